@@ -1,0 +1,47 @@
+# The README's two commands: `make demo` and `make test`. Both install what is missing first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
+
+.PHONY: setup build demo test lint typecheck pytest forge-test bench clean
+
+setup: $(VENV)/.installed node_modules/.installed build
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+build: node_modules/.installed
+	$(FORGE) build --quiet
+
+demo: setup
+	$(BIN)/defibots demo
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
+
+pytest: setup
+	$(BIN)/pytest -q
+
+forge-test: setup
+	$(BIN)/defibots devnet exec -- $(FORGE) test
+
+test: setup lint typecheck pytest forge-test
+
+bench: setup
+	$(BIN)/python scripts/bench_devnet.py
+
+clean:
+	rm -rf $(VENV) node_modules out cache .defibots

@@ -1,0 +1,64 @@
+"""Addresses per chain, in one place. The devnet replica (31337) uses mainnet's addresses on purpose."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_typing import ChecksumAddress
+from eth_utils import to_checksum_address
+
+MAINNET = 1
+DEVNET = 31337
+
+
+def _a(text: str) -> ChecksumAddress:
+    return to_checksum_address(text)
+
+
+@dataclass(frozen=True)
+class Token:
+    symbol: str
+    name: str
+    decimals: int
+    address: ChecksumAddress
+
+
+TOKENS: dict[str, Token] = {
+    t.symbol: t
+    for t in (
+        Token("WETH", "Wrapped Ether", 18, _a("0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2")),
+        Token("USDC", "USD Coin", 6, _a("0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48")),
+        Token("USDT", "Tether USD", 6, _a("0xdAC17F958D2ee523a2206206994597C13D831ec7")),
+        Token("DAI", "Dai Stablecoin", 18, _a("0x6B175474E89094C44Da98b954EedeAC495271d0F")),
+        Token("WBTC", "Wrapped BTC", 8, _a("0x2260FAC5E5542a773Aa44fBCfeDf7C193bc2C599")),
+    )
+}
+
+UNISWAP_V2_FACTORY = _a("0x5C69bEe701ef814a2B6a3EDD4B1652CB9cc5aA6f")
+UNISWAP_V2_ROUTER02 = _a("0x7a250d5630B4cF539739dF2C5dAcb4c659F2488D")
+UNISWAP_V3_FACTORY = _a("0x1F98431c8aD98523631AE4a59f267346ea31F984")
+UNISWAP_V3_FACTORY_OWNER = _a("0x1a9C8182C09F50C8318d769245beA52c32BE35BC")
+UNISWAP_V3_SWAP_ROUTER = _a("0xE592427A0AEce92De3Edee1F18E0157C05861564")
+UNISWAP_V3_SWAP_ROUTER02 = _a("0x68b3465833fb72A70ecDF485E0e4C7bD8665Fc45")
+UNISWAP_V3_QUOTER_V2 = _a("0x61fFE014bA17989E743c5F6cB21bF9697530B21e")
+UNISWAP_V3_POSITION_MANAGER = _a("0xC36442b4a4522E871399CD717aBDD847Ab11FE88")
+
+# CREATE2 init code hashes: equal on mainnet and on the replica (same npm bytecode).
+UNISWAP_V2_PAIR_INIT_CODE_HASH = bytes.fromhex("96e8ac4277198ff8b6f785478aa9a39f403cb768dd02cbee326c3e7da348845f")
+UNISWAP_V3_POOL_INIT_CODE_HASH = bytes.fromhex("e34f199b19b2b4f47f68442619d555527d244f78a3297ea89325f843f87b8b54")
+
+# fee (hundredths of a bip) -> tick spacing, as enabled on mainnet's V3 factory.
+V3_FEE_TICK_SPACING: dict[int, int] = {100: 1, 500: 10, 3000: 60, 10000: 200}
+
+
+def token(symbol_or_address: str) -> Token:
+    """Look a token up by symbol or address; unknown ones are a user error in config."""
+    from defibots.errors import UserError
+
+    key = symbol_or_address.upper()
+    if key in TOKENS:
+        return TOKENS[key]
+    for t in TOKENS.values():
+        if t.address.lower() == symbol_or_address.lower():
+            return t
+    raise UserError(f"unknown token {symbol_or_address!r} (known: {', '.join(TOKENS)})")

@@ -1,0 +1,34 @@
+"""Entry point: registers the command groups and turns UserErrors into one line + non-zero exit."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from defibots.cli import devnet
+from defibots.errors import UserError
+
+app = typer.Typer(
+    name="defibots",
+    help="DeFi and MEV bot toolkit: mainnet-replica devnet, exact models, executor, bundles.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(devnet.app, name="devnet")
+
+
+def run() -> None:
+    try:
+        app()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,86 @@
+"""One settings model: defibots.toml, then DEFIBOTS_* env vars (env wins). Invalid values are UserErrors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from defibots.errors import UserError
+
+DEFAULT_CONFIG_FILE = "defibots.toml"
+
+
+class ArbSettings(BaseModel):
+    """amm_arb strategy parameters."""
+
+    base_token: str = "WETH"
+    tokens: list[str] = Field(default_factory=lambda: ["WETH", "USDC", "USDT", "DAI", "WBTC"])
+    min_profit_wei: int = Field(default=0, ge=0)
+    builder_share_bps: int = Field(default=0, ge=0, le=10_000)
+    max_hops: int = Field(default=3, ge=2, le=4)
+    priority_fee_wei: int = Field(default=1_000_000_000, ge=0)
+
+
+class CexSettings(BaseModel):
+    exchange: str = "binance"
+    url: str | None = None
+    symbols: list[str] = Field(default_factory=lambda: ["ETH/USDT"])
+    taker_fee_bps: int = Field(default=10, ge=0, le=10_000)
+
+
+class Settings(BaseSettings):
+    """Everything a command may need; each field can be set in defibots.toml or as DEFIBOTS_<FIELD>."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DEFIBOTS_", env_nested_delimiter="__", extra="forbid", toml_file=DEFAULT_CONFIG_FILE
+    )
+
+    rpc_url: str | None = None
+    ws_url: str | None = None
+    chain_id: int | None = Field(default=None, gt=0)
+    keystore: Path | None = None
+    key_env: str | None = None
+    relay_urls: list[str] = Field(default_factory=list)
+    relay_signing_key_env: str | None = None
+    journal_path: Path | None = None
+    arb: ArbSettings = Field(default_factory=ArbSettings)
+    cex: CexSettings = Field(default_factory=CexSettings)
+
+    @field_validator("rpc_url", "ws_url")
+    @classmethod
+    def _url_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://", "ws://", "wss://")):
+            raise ValueError("must start with http(s):// or ws(s)://")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("DEFIBOTS_CONFIG", DEFAULT_CONFIG_FILE))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Read and validate settings; a bad file or value becomes one UserError line naming the field."""
+    if config_file is not None:
+        if not config_file.is_file():
+            raise UserError(f"config file {config_file} not found")
+        os.environ["DEFIBOTS_CONFIG"] = str(config_file)
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "config"
+        raise UserError(f"invalid config value {where}: {first['msg']}") from None
+    except ValueError as exc:  # malformed TOML
+        raise UserError(f"cannot read config: {exc}") from None

@@ -1,0 +1,1 @@
+"""The devnet: anvil process control, the mainnet replica, and local stand-ins for outside services."""
