@@ -9,7 +9,7 @@ from defibots.errors import ToolchainError
 
 
 def project_root() -> Path:
-    """The checkout holding node_modules and out/: DEFIBOTS_ROOT, else the nearest parent with package.json."""
+    """The checkout holding node_modules and out/: DEFIBOTS_ROOT, else the nearest parent that has both."""
     env = os.environ.get("DEFIBOTS_ROOT")
     if env:
         return Path(env).resolve()
@@ -36,7 +36,7 @@ def foundry_binary(tool: str) -> Path:
 
 
 def npm_artifact(relative: str) -> Path:
-    """A compiled protocol artifact shipped in node_modules (e.g. '@uniswap/v2-core/build/UniswapV2Factory.json')."""
+    """A compiled protocol artifact shipped in node_modules, by path below node_modules."""
     path = project_root() / "node_modules" / relative
     if not path.is_file():
         raise ToolchainError(f"artifact {relative} missing; run `make setup` first")

@@ -44,8 +44,12 @@ UNISWAP_V3_QUOTER_V2 = _a("0x61fFE014bA17989E743c5F6cB21bF9697530B21e")
 UNISWAP_V3_POSITION_MANAGER = _a("0xC36442b4a4522E871399CD717aBDD847Ab11FE88")
 
 # CREATE2 init code hashes: equal on mainnet and on the replica (same npm bytecode).
-UNISWAP_V2_PAIR_INIT_CODE_HASH = bytes.fromhex("96e8ac4277198ff8b6f785478aa9a39f403cb768dd02cbee326c3e7da348845f")
-UNISWAP_V3_POOL_INIT_CODE_HASH = bytes.fromhex("e34f199b19b2b4f47f68442619d555527d244f78a3297ea89325f843f87b8b54")
+UNISWAP_V2_PAIR_INIT_CODE_HASH = bytes.fromhex(
+    "96e8ac4277198ff8b6f785478aa9a39f403cb768dd02cbee326c3e7da348845f"
+)
+UNISWAP_V3_POOL_INIT_CODE_HASH = bytes.fromhex(
+    "e34f199b19b2b4f47f68442619d555527d244f78a3297ea89325f843f87b8b54"
+)
 
 # fee (hundredths of a bip) -> tick spacing, as enabled on mainnet's V3 factory.
 V3_FEE_TICK_SPACING: dict[int, int] = {100: 1, 500: 10, 3000: 60, 10000: 200}

@@ -1,13 +1,186 @@
-"""`defibots devnet ...`: run the local mainnet replica (or a fork) for bots and tests."""
+"""`defibots devnet ...`: run the local mainnet replica (or a fork of any RPC) for bots and tests."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+
+from defibots.devnet.node import DevnetOptions
+from defibots.errors import UserError
 
 app = typer.Typer(help="Run a local devnet: the mainnet replica, or a fork of any RPC.", no_args_is_help=True)
+console = Console()
+
+
+def _options(
+    host: str,
+    port: int | None,
+    block_time: float | None,
+    fork_url: str | None,
+    fork_block: int | None,
+    no_cache: bool,
+) -> DevnetOptions:
+    if block_time is not None and block_time <= 0:
+        raise UserError("--block-time must be positive (omit it for automine)")
+    if fork_block is not None and not fork_url:
+        raise UserError("--fork-block needs --fork-url")
+    return DevnetOptions(
+        host=host,
+        port=port,
+        block_time=block_time,
+        fork_url=fork_url,
+        fork_block=fork_block,
+        use_cache=not no_cache,
+    )
+
+
+@app.command()
+def up(
+    port: Annotated[int, typer.Option(help="RPC port (HTTP and WS).", min=1, max=65535)] = 8545,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    block_time: Annotated[float | None, typer.Option(help="Seconds per block; default automine.")] = None,
+    detach: Annotated[bool, typer.Option("--detach", help="Return once the node is ready.")] = False,
+    fork_url: Annotated[
+        str | None, typer.Option(help="Fork this RPC instead of building the replica.")
+    ] = None,
+    fork_block: Annotated[int | None, typer.Option(help="Block to fork at (with --fork-url).", min=0)] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Rebuild the replica instead of restoring it.")
+    ] = False,
+    show_keys: Annotated[
+        bool, typer.Option("--show-keys", help="Also print the dev accounts' keys.")
+    ] = False,
+) -> None:
+    """Start anvil with the mainnet replica (default) or a fork; print endpoints and funded accounts."""
+    from defibots.devnet.node import Devnet, default_rpc_url, write_state
+    from defibots.paths import state_dir
+
+    if default_rpc_url():
+        raise UserError("a devnet from this checkout is already running (see `defibots devnet status`)")
+    opts = _options(host, port, block_time, fork_url, fork_block, no_cache)
+    with console.status("starting devnet") as status:
+        devnet = Devnet.start(
+            opts,
+            detach=detach,
+            log_path=state_dir() / "anvil.log",
+            progress=lambda step: status.update(f"building mainnet replica: {step}"),
+        )
+    try:
+        info = devnet.describe()
+        write_state(info)
+        _print_info(info, devnet.rebuilt, show_keys)
+    except BaseException:
+        devnet.stop()
+        raise
+    if detach:
+        return
+    console.print("[dim]Ctrl-C to stop[/dim]")
+    try:
+        while devnet.node.process and devnet.node.process.poll() is None:
+            time.sleep(0.5)
+        raise UserError("anvil exited unexpectedly (see .defibots/anvil.log)")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        devnet.stop()
+        _forget_state()
+
+
+def _print_info(info: dict[str, object], rebuilt: bool, show_keys: bool) -> None:
+    from defibots.devnet.node import dev_accounts
+
+    mode = str(info["mode"])
+    if mode == "replica":
+        mode += " (built now, cached for next time)" if rebuilt else " (restored from cache)"
+    console.print(f"[bold green]devnet up[/bold green]: {mode}")
+    console.print(f"  HTTP      {info['http_url']}")
+    console.print(f"  WS        {info['ws_url']}")
+    console.print(f"  chain id  {info['chain_id']}")
+    console.print(f"  block     {info['block_number']}")
+    console.print(f"  pid       {info['pid']}")
+    console.print("  funded accounts:")
+    accounts = info.get("accounts")
+    keys = dev_accounts(len(accounts)) if show_keys and isinstance(accounts, list) else []
+    for i, address in enumerate(accounts if isinstance(accounts, list) else []):
+        key = f"  {keys[i].key.hex()}" if keys else ""
+        console.print(f"    {i}  {address}{key}")
+
+
+def _forget_state() -> None:
+    from defibots.devnet.node import state_file
+
+    state_file().unlink(missing_ok=True)
 
 
 @app.command()
 def status() -> None:
     """Show the devnet this checkout started, if any."""
-    typer.echo("no devnet")
+    from defibots.devnet.anvil import rpc_call
+    from defibots.devnet.node import pid_alive, read_state
+
+    info = read_state()
+    if not info or not isinstance(info.get("pid"), int) or not pid_alive(info["pid"]):
+        console.print("no devnet running")
+        raise typer.Exit(1)
+    try:
+        block = int(rpc_call(str(info["http_url"]), "eth_blockNumber", timeout=3), 16)
+    except OSError as exc:
+        raise UserError(
+            f"devnet pid {info['pid']} is alive but {info['http_url']} does not answer: {exc}"
+        ) from None
+    console.print(
+        f"devnet {info['mode']} pid {info['pid']}: {info['http_url']} chain {info['chain_id']} block {block}"
+    )
+
+
+@app.command()
+def down() -> None:
+    """Stop the devnet this checkout started (only that process, by pid)."""
+    from defibots.devnet.node import pid_alive, read_state
+
+    info = read_state()
+    pid = info.get("pid") if info else None
+    if not isinstance(pid, int) or not pid_alive(pid):
+        _forget_state()
+        console.print("no devnet running")
+        return
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    if "anvil" not in cmdline:
+        _forget_state()
+        raise UserError(f"pid {pid} is not an anvil process; forgetting the stale state file")
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        if not pid_alive(pid):
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    _forget_state()
+    console.print(f"devnet pid {pid} stopped")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def exec(
+    ctx: typer.Context,
+    fork_url: Annotated[str | None, typer.Option(help="Fork this RPC instead of the replica.")] = None,
+) -> None:
+    """Run a command against a fresh replica on a free port (env DEFIBOTS_RPC_URL / DEFIBOTS_WS_URL)."""
+    from defibots.devnet.node import Devnet
+
+    args = list(ctx.args)
+    if not args:
+        raise UserError("usage: defibots devnet exec -- COMMAND [ARGS...]")
+    with Devnet.start(DevnetOptions(fork_url=fork_url)) as devnet:
+        env = dict(os.environ, DEFIBOTS_RPC_URL=devnet.http_url, DEFIBOTS_WS_URL=devnet.ws_url)
+        try:
+            code = subprocess.call(args, env=env)
+        except FileNotFoundError:
+            raise UserError(f"command not found: {args[0]}") from None
+    raise typer.Exit(code)
