@@ -19,7 +19,9 @@ def up_down(state: Path, extra: list[str]) -> float:
     port = free_port()
     cli = [sys.executable, "-m", "defibots.cli.main", "devnet"]
     start = time.perf_counter()
-    subprocess.run([*cli, "up", "--detach", "--port", str(port), *extra], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [*cli, "up", "--detach", "--port", str(port), *extra], env=env, check=True, capture_output=True
+    )
     assert replica.replica_present(f"http://127.0.0.1:{port}")
     rpc_call(f"http://127.0.0.1:{port}", "eth_blockNumber")
     elapsed = time.perf_counter() - start

@@ -1,0 +1,134 @@
+"""Load many Uniswap pools, with every initialized V3 tick, in few round trips.
+
+The PoolLens contract is never deployed: its runtime code rides along as an eth_call state override, so
+the same loader works on the devnet, on a fork and on any RPC that supports overrides. Pools are grouped
+so each call stays under a gas budget (a tick-spacing-1 pool scans ~6,900 bitmap words), and the groups
+go out as one JSON-RPC batch pinned to one block, so every snapshot is from the same state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from eth_abi import decode, encode
+from eth_utils import keccak, to_checksum_address
+
+from defibots.chain.rpc import JsonRpc
+from defibots.paths import forge_artifact
+
+LENS_ADDRESS = to_checksum_address(keccak(text="defibots pool lens")[12:])
+CALL_GAS = 500_000_000
+GAS_BUDGET_PER_CALL = 200_000_000
+_GAS_PER_WORD = 3_000
+_MAX_TICK = 887272
+
+_V3_TUPLE = "(address,address,address,uint24,int24,uint160,int24,uint128,(int24,uint128,int128)[])"
+_V2_TUPLE = "(address,address,address,uint112,uint112)"
+
+
+@dataclass(frozen=True)
+class V3PoolSnapshot:
+    address: str
+    token0: str
+    token1: str
+    fee: int
+    tick_spacing: int
+    sqrt_price_x96: int
+    tick: int
+    liquidity: int
+    ticks: tuple[tuple[int, int, int], ...]
+    """(tick, liquidityGross, liquidityNet) for every initialized tick, ascending."""
+    block_number: int
+
+
+@dataclass(frozen=True)
+class V2PairSnapshot:
+    address: str
+    token0: str
+    token1: str
+    reserve0: int
+    reserve1: int
+    block_number: int
+
+
+@cache
+def _lens_code() -> str:
+    data = json.loads(forge_artifact("PoolLens.sol", "PoolLens").read_text())
+    return str(data["deployedBytecode"]["object"])
+
+
+def _selector(signature: str) -> bytes:
+    return keccak(text=signature)[:4]
+
+
+def _words(tick_spacing: int) -> int:
+    return 2 * ((_MAX_TICK // tick_spacing) >> 8) + 2
+
+
+def _groups(pools: Sequence[tuple[str, int]]) -> list[list[str]]:
+    """Split (address, tick spacing) pairs into calls under the gas budget."""
+    groups: list[list[str]] = []
+    current: list[str] = []
+    gas = 0
+    for address, spacing in pools:
+        cost = _words(spacing) * _GAS_PER_WORD + 200_000
+        if current and gas + cost > GAS_BUDGET_PER_CALL:
+            groups.append(current)
+            current, gas = [], 0
+        current.append(address)
+        gas += cost
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _lens_call(data: bytes, block: str) -> tuple[str, list[object]]:
+    tx = {"to": LENS_ADDRESS, "data": "0x" + data.hex(), "gas": hex(CALL_GAS)}
+    return "eth_call", [tx, block, {LENS_ADDRESS: {"code": _lens_code()}}]
+
+
+def load_v3_pools(
+    rpc: JsonRpc, pools: Sequence[str], tick_spacings: Sequence[int] | None = None, block: int | None = None
+) -> list[V3PoolSnapshot]:
+    """Snapshots of V3 pools at one block. Pass the tick spacings when known (fee tier) to pack calls well."""
+    if not pools:
+        return []
+    block_tag = hex(block) if block is not None else hex(int(rpc.call("eth_blockNumber"), 16))
+    spacings = list(tick_spacings) if tick_spacings is not None else [1] * len(pools)
+    groups = _groups(list(zip(pools, spacings, strict=True)))
+    calls = [
+        _lens_call(_selector("v3Pools(address[])") + encode(["address[]"], [g]), block_tag) for g in groups
+    ]
+    out: list[V3PoolSnapshot] = []
+    for raw in rpc.batch(calls):
+        decoded, number = decode([f"{_V3_TUPLE}[]", "uint256"], bytes.fromhex(raw[2:]))
+        for p in decoded:
+            ticks = tuple((int(t[0]), int(t[1]), int(t[2])) for t in p[8])
+            out.append(
+                V3PoolSnapshot(
+                    to_checksum_address(p[0]), to_checksum_address(p[1]), to_checksum_address(p[2]),
+                    int(p[3]), int(p[4]), int(p[5]), int(p[6]), int(p[7]), ticks, int(number),
+                )
+            )  # fmt: skip
+    return out
+
+
+def load_v2_pairs(rpc: JsonRpc, pairs: Sequence[str], block: int | None = None) -> list[V2PairSnapshot]:
+    if not pairs:
+        return []
+    block_tag = hex(block) if block is not None else "latest"
+    method, params = _lens_call(
+        _selector("v2Pairs(address[])") + encode(["address[]"], [list(pairs)]), block_tag
+    )
+    raw = rpc.call(method, *params)
+    decoded, number = decode([f"{_V2_TUPLE}[]", "uint256"], bytes.fromhex(raw[2:]))
+    return [
+        V2PairSnapshot(
+            to_checksum_address(p[0]), to_checksum_address(p[1]), to_checksum_address(p[2]),
+            int(p[3]), int(p[4]), int(number),
+        )
+        for p in decoded
+    ]  # fmt: skip
