@@ -69,12 +69,18 @@ def test_factories_return_create2_addresses(replica: Devnet) -> None:
     assert v3.functions.feeAmountTickSpacing(100).call() == 1
 
 
+def transact(w3: Web3, call: Any, sender: str) -> None:
+    """Send and wait: automine answers eth_sendTransaction before the block is mined."""
+    receipt = w3.eth.wait_for_transaction_receipt(call.transact({"from": sender}), poll_latency=0.005)
+    assert receipt["status"] == 1
+
+
 def _approve_all(w3: Web3, owner: str, spender: str) -> None:
     for token in A.TOKENS.values():
         erc20 = w3.eth.contract(address=token.address, abi=ERC20_ABI)
         if token.symbol == "USDT":
-            erc20.functions.approve(spender, 0).transact({"from": owner})
-        erc20.functions.approve(spender, 2**256 - 1).transact({"from": owner})
+            transact(w3, erc20.functions.approve(spender, 0), owner)
+        transact(w3, erc20.functions.approve(spender, 2**256 - 1), owner)
 
 
 def _balance(w3: Web3, token: str, who: str) -> int:
@@ -93,8 +99,8 @@ def test_v2_get_amounts_out_equals_executed_swap(devnet: Devnet, pool: rep.Seede
         path = [A.TOKENS[token_in].address, A.TOKENS[token_out].address]
         quoted = router.functions.getAmountsOut(amount_in, path).call()[-1]
         before = _balance(w3, token_out, trader)
-        router.functions.swapExactTokensForTokens(amount_in, quoted, path, trader, 2**40).transact(
-            {"from": trader}
+        transact(
+            w3, router.functions.swapExactTokensForTokens(amount_in, quoted, path, trader, 2**40), trader
         )
         assert _balance(w3, token_out, trader) - before == quoted > 0
 
@@ -118,7 +124,7 @@ def test_quoter_v2_equals_executed_v3_swap_crossing_ticks(devnet: Devnet, pool: 
             assert amount_in < 10**40, "pool has too few initialized ticks near the price"
         before = _balance(w3, token_out, trader)
         params = (tin, tout, pool.fee, trader, 2**40, amount_in, out, 0)
-        router.functions.exactInputSingle(params).transact({"from": trader})
+        transact(w3, router.functions.exactInputSingle(params), trader)
         assert _balance(w3, token_out, trader) - before == out > 0
 
 
