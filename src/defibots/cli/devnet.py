@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -184,3 +185,41 @@ def exec(
         except FileNotFoundError:
             raise UserError(f"command not found: {args[0]}") from None
     raise typer.Exit(code)
+
+
+@app.command()
+def noise(
+    rate: Annotated[float, typer.Option(help="Swaps per second (Poisson arrivals).", min=0.01)] = 2.0,
+    duration: Annotated[
+        float | None, typer.Option(help="Seconds to run; default until Ctrl-C.", min=0)
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="RNG seed (printed when omitted).")] = None,
+    rpc: Annotated[str | None, typer.Option(help="RPC URL; default the running devnet.")] = None,
+) -> None:
+    """Send realistic random swaps through the Uniswap routers from dev accounts 5-9 (devnet only)."""
+    from rich.live import Live
+
+    from defibots.chain.rpc import JsonRpc
+    from defibots.devnet.node import default_rpc_url, dev_accounts
+    from defibots.devnet.noise import MarketNoise, NoiseStats
+
+    url = rpc or default_rpc_url()
+    if not url:
+        raise UserError("no devnet running; start one with `defibots devnet up` or pass --rpc")
+    if int(JsonRpc(url).call("eth_chainId"), 16) != 31337:
+        raise UserError(
+            "devnet noise only runs on the devnet (chain id 31337): it signs with public dev keys"
+        )
+    market = MarketNoise(url, dev_accounts(10)[5:], seed=seed)
+    console.print(f"noise seed {market.seed}; approving routers")
+    market.approve_routers()
+
+    def line(stats: NoiseStats) -> str:
+        return f"swaps sent: {stats.sent}"
+
+    with (
+        Live(line(market.stats), console=console, refresh_per_second=4) as live,
+        contextlib.suppress(KeyboardInterrupt),
+    ):
+        market.run(rate, duration, on_tick=lambda s: live.update(line(s)))
+    console.print(f"sent {market.stats.sent} swaps")

@@ -20,6 +20,7 @@ from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 
 from defibots.chain import addresses as A
+from defibots.chain.calldata import calldata
 from defibots.chain.pool_address import v2_pair_address, v3_pool_address
 from defibots.devnet.anvil import rpc_call
 from defibots.errors import UserError
@@ -133,29 +134,6 @@ def _npm_bytecode(name: str) -> str:
     if isinstance(code, dict):  # waffle/truffle/hardhat layouts differ
         code = code["object"]
     return str(code).removeprefix("0x")
-
-
-def calldata(signature: str, *args: Any) -> str:
-    """ABI-encode a call from its signature text, e.g. calldata('approve(address,uint256)', spender, n)."""
-    types = signature[signature.index("(") + 1 : -1]
-    arg_types = _split_types(types)
-    return "0x" + (keccak(text=signature)[:4] + encode(arg_types, list(args))).hex()
-
-
-def _split_types(types: str) -> list[str]:
-    out: list[str] = []
-    depth, start = 0, 0
-    for i, ch in enumerate(types):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            out.append(types[start:i])
-            start = i + 1
-    if types:
-        out.append(types[start:])
-    return out
 
 
 class ReplicaBuilder:
