@@ -21,6 +21,7 @@ node_modules/.installed: package.json package-lock.json
 
 build: node_modules/.installed
 	$(FORGE) build --quiet
+	FOUNDRY_PROFILE=harness $(FORGE) build --quiet
 
 demo: setup
 	$(BIN)/defibots demo
@@ -42,6 +43,11 @@ test: setup lint typecheck pytest forge-test
 
 bench: setup
 	$(BIN)/python scripts/bench_devnet.py
+	$(BIN)/python scripts/bench_amm.py
+	$(BIN)/python scripts/bench_watcher.py
+	$(BIN)/python scripts/bench_mempool.py
+	$(BIN)/python scripts/bench_bundles.py
+	$(BIN)/python scripts/bench_gas.py
 
 clean:
-	rm -rf $(VENV) node_modules out cache .defibots
+	rm -rf $(VENV) node_modules out cache out-harness cache-harness .defibots

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 from defibots.chain.pool_loader import load_v2_pairs
 from defibots.chain.rpc import JsonRpc
-from defibots.devnet.noise import ROUTERS, MarketNoise
 from defibots.devnet.node import Devnet
+from defibots.devnet.noise import ROUTERS, MarketNoise
 from defibots.devnet.replica import seeded_pools
 
 
@@ -18,15 +16,8 @@ def test_noise_swaps_succeed_through_every_router(devnet: Devnet) -> None:
     noise = MarketNoise(devnet.http_url, devnet.accounts[5:], seed=11)
     noise.approve_routers()
     hashes = [noise.random_swap() for _ in range(60)]
-    receipts = []
-    for h in hashes:
-        for _ in range(500):
-            receipt = rpc.call("eth_getTransactionReceipt", h)
-            if receipt:
-                break
-            time.sleep(0.01)
-        receipts.append(receipt)
-    assert all(r and r["status"] == "0x1" for r in receipts)
+    receipts = noise.wait_mined(hashes)
+    assert [r["status"] for r in receipts] == ["0x1"] * 60
     assert set(noise.stats.by_router) == set(ROUTERS)
     after = load_v2_pairs(rpc, pairs)
     assert sum(a.reserve0 != b.reserve0 for a, b in zip(after, before, strict=True)) >= 3

@@ -13,10 +13,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from defibots.cli.bundle import relay_app
 from defibots.devnet.node import DevnetOptions
 from defibots.errors import UserError
 
 app = typer.Typer(help="Run a local devnet: the mainnet replica, or a fork of any RPC.", no_args_is_help=True)
+app.add_typer(relay_app, name="relay")
 console = Console()
 
 

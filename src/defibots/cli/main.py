@@ -6,7 +6,8 @@ import sys
 
 import typer
 
-from defibots.cli import devnet
+from defibots.cli import bundle, demo, devnet, history, watch
+from defibots.cli import deploy as deploy_cli
 from defibots.errors import UserError
 
 app = typer.Typer(
@@ -17,6 +18,11 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(devnet.app, name="devnet")
+app.add_typer(history.app, name="history")
+app.add_typer(bundle.app, name="bundle")
+app.add_typer(deploy_cli.app, name="deploy")
+app.add_typer(watch.app, name="watch")
+app.command(name="demo")(demo.demo)
 
 
 def run() -> None:

@@ -54,6 +54,9 @@ class AnvilConfig:
     load_state: Path | None = None
     accounts: int = 10
     balance_eth: int = 10_000
+    order: str = "fifo"
+    """Transaction pool order. FIFO because a bundle's transactions must land in the order given (the
+    local relay puts them at the top of the block); anvil's default ("fees") sorts by fee."""
     extra_args: list[str] = field(default_factory=list)
 
 
@@ -83,6 +86,7 @@ class AnvilNode:
             "--accounts", str(cfg.accounts),
             "--balance", str(cfg.balance_eth),
             "--mnemonic", DEV_MNEMONIC,
+            "--order", cfg.order,
             "--silent",
         ]  # fmt: skip
         if cfg.block_time is not None:

@@ -106,12 +106,26 @@ class MarketNoise:
         return str(self.rpc.call("eth_sendRawTransaction", "0x" + signed.raw_transaction.hex()))
 
     def approve_routers(self) -> None:
-        for trader in self.traders:
-            for token in A.TOKENS.values():
-                for router in ROUTERS:
-                    self.send(
-                        trader, token.address, calldata("approve(address,uint256)", router, MAX_UINT), 80_000
-                    )
+        """Approve every router for every token, and wait until the approvals are mined."""
+        hashes = [
+            self.send(trader, token.address, calldata("approve(address,uint256)", router, MAX_UINT), 80_000)
+            for trader in self.traders
+            for token in A.TOKENS.values()
+            for router in ROUTERS
+        ]
+        self.wait_mined(hashes)
+
+    def wait_mined(self, hashes: Sequence[str], timeout_s: float = 30.0) -> list[dict[str, Any]]:
+        """Receipts of `hashes` (automine answers a send before its block exists)."""
+        deadline = time.monotonic() + timeout_s
+        receipts: list[dict[str, Any]] = []
+        for tx_hash in hashes:
+            while (receipt := self.rpc.call("eth_getTransactionReceipt", tx_hash)) is None:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"transaction {tx_hash} not mined within {timeout_s:g}s")
+                time.sleep(0.005)
+            receipts.append(receipt)
+        return receipts
 
     def random_swap(self) -> str:
         pool = self.rng.choice(self.pools)

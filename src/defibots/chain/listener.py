@@ -1,0 +1,827 @@
+"""Chain listener: new blocks and tracked pool logs as an ordered stream of typed events.
+
+Transport: the `websockets` library with a small JSON-RPC multiplexer (WsRpc), not web3's AsyncWeb3
+WebSocketProvider. The listener has to own the connection's life cycle (reconnect with bounded backoff,
+backfill, one request channel shared with the subscriptions), see every raw frame (a malformed message is
+counted and skipped, never raised out of a provider's internal reader) and keep header and log
+notifications in arrival order across both subscriptions; web3's provider hides the first two behind its
+own retry and formatting layers. HTTP (polling fallback, aiohttp) uses the same small interface.
+
+Guarantees of `ChainListener.events()`:
+- a BlockHeader for every canonical block from the start block on, each exactly once per branch, in
+  number order, each followed by its tracked logs (by log index as the node delivers them);
+- after a disconnect, the blocks and logs missed are backfilled (eth_getBlockByNumber + eth_getLogs)
+  before live notifications resume, without duplicates (blocks by hash, logs by (block hash, log index));
+- when the chain reorganises (a head whose parent is not the block we hold at that height), a Reorg
+  names the fork block and depth and carries the orphaned logs (removed=True); the new branch's blocks
+  and logs follow. The last `reorg_window` blocks are kept to find the fork point.
+A log that a node delivers after the next block's header (nodes do not order the two subscriptions) is
+still emitted once, and counted in `stats.late_logs`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import OrderedDict, deque
+from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field, replace
+from itertools import count
+from typing import Any, Protocol
+
+import aiohttp
+from eth_typing import ChecksumAddress
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from defibots import events
+from defibots.chain.router_calls import checksum_hex
+from defibots.errors import UserError
+
+# ---------------------------------------------------------------------------------------------------------
+# Events
+
+
+@dataclass(frozen=True, slots=True)
+class BlockHeader:
+    number: int
+    hash: str
+    parent_hash: str
+    timestamp: int
+    base_fee: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LogEvent:
+    address: ChecksumAddress
+    topics: tuple[str, ...]
+    data: bytes
+    block_number: int
+    block_hash: str
+    tx_hash: str
+    tx_index: int
+    log_index: int
+    removed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Reorg:
+    """The blocks after `fork_block` on the old branch are gone; roll state back to `fork_block`."""
+
+    fork_block: int  # last block both branches share
+    depth: int  # blocks dropped from the old branch
+    old_head: BlockHeader
+    removed_logs: tuple[LogEvent, ...]  # tracked logs of the dropped blocks, newest first, removed=True
+    beyond_window: bool = False  # fork older than the kept blocks: the real fork is at or below fork_block
+
+
+ChainEvent = BlockHeader | LogEvent | Reorg
+
+
+# ---------------------------------------------------------------------------------------------------------
+# JSON-RPC transports
+
+
+class RpcConnectionError(Exception):
+    """The transport failed (refused, closed, timed out): reconnect and backfill."""
+
+
+class RpcReplyError(Exception):
+    """The node answered with a JSON-RPC error object."""
+
+    def __init__(self, method: str, error: Any) -> None:
+        message = error.get("message", error) if isinstance(error, dict) else error
+        super().__init__(f"{method}: {message}")
+        self.method = method
+        self.error = error
+
+
+class AsyncJsonRpc(Protocol):
+    async def call(self, method: str, params: list[Any]) -> Any: ...
+
+    async def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]: ...
+
+
+def _request(request_id: int, method: str, params: list[Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+
+
+def _result(method: str, reply: Any) -> Any:
+    if not isinstance(reply, dict):
+        raise RpcConnectionError(f"{method}: malformed reply")
+    if reply.get("error") is not None:
+        raise RpcReplyError(method, reply["error"])
+    return reply.get("result")
+
+
+class HttpRpc:
+    """JSON-RPC over HTTP POST (aiohttp), with batches."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._ids = count(1)
+
+    async def _post(self, body: Any) -> Any:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        try:
+            async with self._session.post(self.url, json=body) as response:
+                text = await response.read()
+            return json.loads(text)
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            raise RpcConnectionError(f"{self.url}: {type(exc).__name__}: {exc}") from None
+
+    async def call(self, method: str, params: list[Any]) -> Any:
+        body = _request(next(self._ids), method, params)
+        return _result(method, await self._post(body))
+
+    async def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
+        if not calls:
+            return []
+        ids = [next(self._ids) for _ in calls]
+        body = [_request(i, m, p) for i, (m, p) in zip(ids, calls, strict=True)]
+        replies = await self._post(body)
+        if not isinstance(replies, list):
+            return [_result(calls[0][0], replies)]  # a node answering a batch with one error object
+        by_id = {r.get("id"): r for r in replies if isinstance(r, dict)}
+        return [_result(m, by_id.get(i)) for i, (m, _) in zip(ids, calls, strict=True)]
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+WS_MAX_MESSAGE = 64 * 1024 * 1024
+
+
+class WsRpc:
+    """One websocket: requests matched to replies by id, subscription notifications queued in arrival order.
+
+    The queue is unbounded on purpose: a bounded one would block the reader, and with it the replies the
+    consumer may be awaiting. Back-pressure belongs to the engine's bounded queues downstream.
+    """
+
+    def __init__(
+        self, connection: ClientConnection, url: str, timeout: float, on_malformed: Callable[[], None]
+    ) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.on_malformed = on_malformed
+        self._ws = connection
+        self._ids = count(1)
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._notifications: deque[tuple[str, Any]] = deque()
+        self._wakeup = asyncio.Event()
+        self._closed: str | None = None
+        self._reader = asyncio.create_task(self._read_loop())
+
+    @classmethod
+    async def connect(
+        cls, url: str, timeout: float = 10.0, on_malformed: Callable[[], None] | None = None
+    ) -> WsRpc:
+        try:
+            connection = await connect(
+                url,
+                proxy=None,
+                compression=None,
+                max_size=WS_MAX_MESSAGE,
+                open_timeout=timeout,
+                close_timeout=2.0,
+            )
+        except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
+            raise RpcConnectionError(f"{url}: {type(exc).__name__}: {exc}") from None
+        return cls(connection, url, timeout, on_malformed or (lambda: None))
+
+    async def _read_loop(self) -> None:
+        reason = "connection closed"
+        try:
+            async for message in self._ws:
+                self._dispatch(message)
+        except ConnectionClosed as exc:
+            reason = f"connection closed ({exc})"
+        finally:
+            self._closed = reason
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(RpcConnectionError(f"{self.url}: {reason}"))
+            self._pending.clear()
+            self._wakeup.set()
+
+    def _dispatch(self, message: str | bytes) -> None:
+        try:
+            decoded = json.loads(message)
+        except ValueError:
+            self.on_malformed()
+            return
+        for item in decoded if isinstance(decoded, list) else (decoded,):
+            self._dispatch_one(item)
+
+    def _dispatch_one(self, item: Any) -> None:
+        if not isinstance(item, dict):
+            self.on_malformed()
+            return
+        if item.get("method") == "eth_subscription":
+            params = item.get("params")
+            if (
+                isinstance(params, dict)
+                and isinstance(params.get("subscription"), str)
+                and ("result" in params)
+            ):
+                self._notifications.append((params["subscription"], params["result"]))
+                self._wakeup.set()
+            else:
+                self.on_malformed()
+            return
+        future = self._pending.pop(item["id"], None) if isinstance(item.get("id"), int) else None
+        if future is None:
+            self.on_malformed()  # no request waits for it (or a reply after its timeout)
+        elif not future.done():
+            future.set_result(item)
+
+    async def _send(self, body: Any, ids: list[int]) -> list[asyncio.Future[Any]]:
+        if self._closed is not None:
+            raise RpcConnectionError(f"{self.url}: {self._closed}")
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in ids]
+        self._pending.update(zip(ids, futures, strict=True))
+        try:
+            await self._ws.send(json.dumps(body))
+        except ConnectionClosed as exc:
+            raise RpcConnectionError(f"{self.url}: connection closed ({exc})") from None
+        return futures
+
+    async def _wait(self, futures: list[asyncio.Future[Any]], ids: list[int]) -> list[Any]:
+        try:
+            return list(await asyncio.wait_for(asyncio.gather(*futures), self.timeout))
+        except TimeoutError:
+            for i in ids:
+                self._pending.pop(i, None)
+            raise RpcConnectionError(f"{self.url}: no reply within {self.timeout:g}s") from None
+
+    async def call(self, method: str, params: list[Any]) -> Any:
+        ids = [next(self._ids)]
+        futures = await self._send(_request(ids[0], method, params), ids)
+        return _result(method, (await self._wait(futures, ids))[0])
+
+    async def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
+        if not calls:
+            return []
+        ids = [next(self._ids) for _ in calls]
+        body = [_request(i, m, p) for i, (m, p) in zip(ids, calls, strict=True)]
+        replies = await self._wait(await self._send(body, ids), ids)
+        return [_result(m, r) for (m, _), r in zip(calls, replies, strict=True)]
+
+    async def subscribe(self, *params: Any) -> str:
+        subscription = await self.call("eth_subscribe", list(params))
+        if not isinstance(subscription, str):
+            raise RpcReplyError("eth_subscribe", f"unexpected subscription id {subscription!r}")
+        return subscription
+
+    async def next_notification(self) -> tuple[str, Any]:
+        """The oldest queued notification; raises RpcConnectionError once the connection is gone."""
+        while True:
+            if self._notifications:
+                return self._notifications.popleft()
+            if self._closed is not None:
+                raise RpcConnectionError(f"{self.url}: {self._closed}")
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    def queued_notifications(self, limit: int) -> list[tuple[str, Any]]:
+        """Up to `limit` notifications already received, without waiting (for batching follow-up calls)."""
+        out: list[tuple[str, Any]] = []
+        while self._notifications and len(out) < limit:
+            out.append(self._notifications.popleft())
+        return out
+
+    async def close(self) -> None:
+        self._reader.cancel()
+        await asyncio.gather(self._ws.close(), self._reader, return_exceptions=True)
+
+
+@dataclass
+class Backoff:
+    """Exponential reconnect delay, bounded by `maximum`; reset after a successful (re)connect."""
+
+    initial: float = 0.1
+    maximum: float = 5.0
+    factor: float = 2.0
+    _next: float = field(default=0.0, init=False)
+
+    def next_delay(self) -> float:
+        delay = self._next or self.initial
+        self._next = min(delay * self.factor, self.maximum)
+        return delay
+
+    def reset(self) -> None:
+        self._next = 0.0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Parsing node objects
+
+
+class MalformedMessage(ValueError):
+    """A node object without the fields (or types) the listener needs."""
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, str) and value.startswith("0x"):
+        return int(value, 16)
+    raise MalformedMessage(f"not a hex quantity: {value!r}")
+
+
+def _hash(value: Any) -> str:
+    if isinstance(value, str) and len(value) == 66 and value.startswith("0x"):
+        return value.lower()
+    raise MalformedMessage(f"not a 32-byte hash: {value!r}")
+
+
+def parse_header(obj: Any) -> BlockHeader:
+    if not isinstance(obj, dict):
+        raise MalformedMessage("block is not an object")
+    try:
+        base_fee = obj.get("baseFeePerGas")
+        return BlockHeader(
+            number=_int(obj["number"]),
+            hash=_hash(obj["hash"]),
+            parent_hash=_hash(obj["parentHash"]),
+            timestamp=_int(obj["timestamp"]),
+            base_fee=None if base_fee is None else _int(base_fee),
+        )
+    except KeyError as exc:
+        raise MalformedMessage(f"block without {exc}") from None
+
+
+def parse_log(obj: Any) -> LogEvent:
+    if not isinstance(obj, dict):
+        raise MalformedMessage("log is not an object")
+    try:
+        data = obj.get("data") or "0x"
+        topics = obj["topics"]
+        if not isinstance(topics, list) or not isinstance(data, str):
+            raise MalformedMessage("log topics/data of the wrong type")
+        return LogEvent(
+            address=checksum_hex(obj["address"]),
+            topics=tuple(_hash(t) for t in topics),
+            data=bytes.fromhex(data[2:]),
+            block_number=_int(obj["blockNumber"]),
+            block_hash=_hash(obj["blockHash"]),
+            tx_hash=_hash(obj["transactionHash"]),
+            tx_index=_int(obj["transactionIndex"]),
+            log_index=_int(obj["logIndex"]),
+            removed=bool(obj.get("removed", False)),
+        )
+    except KeyError as exc:
+        raise MalformedMessage(f"log without {exc}") from None
+    except (ValueError, TypeError) as exc:
+        raise MalformedMessage(f"bad log field: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The listener
+
+
+@dataclass
+class ListenerStats:
+    mode: str = "ws"  # "ws" or "http" (polling)
+    reconnects: int = 0
+    backfilled_blocks: int = 0  # blocks emitted by a catch-up after a disconnect or a missed notification
+    reorgs: int = 0
+    malformed_messages: int = 0
+    late_logs: int = 0  # logs delivered after a later block's header
+    removed_notifications: int = 0  # node-sent removed logs (ignored: the listener derives removals itself)
+
+
+@dataclass
+class _BlockRecord:
+    header: BlockHeader
+    logs: list[LogEvent] = field(default_factory=list)
+    log_indexes: set[int] = field(default_factory=set)
+
+
+class _ChainMoved(Exception):
+    """What we fetched does not form one chain: the node switched branches mid-fetch; start over."""
+
+
+MAX_SYNC_ATTEMPTS = 8
+HEADER_BATCH = 100
+
+
+class ChainListener:
+    """Blocks and tracked logs from a node, over websocket subscriptions or HTTP polling.
+
+    Args:
+        ws_url: websocket endpoint; None to poll over HTTP. If the first connection is refused and an
+            http_url is given, the listener polls instead (and stays in polling mode).
+        http_url: HTTP endpoint for polling (eth_getBlockByNumber("latest") + eth_getLogs). Polling asks
+            for the latest block rather than eth_blockNumber so that a same-height reorg is seen too.
+        addresses: pool addresses whose logs to track.
+        topics: eth_getLogs-style topic filter (per position: a topic, a list of topics, or None).
+            With no addresses and no topics no logs are tracked (headers only): an empty filter would
+            stream every log on chain.
+        start_block: first block to emit (backfilled on start); None starts at the current head.
+        reorg_window: how many recent blocks are kept to find a fork point.
+        max_log_range: blocks per backfill segment (one eth_getLogs call each).
+        max_connect_attempts: give up (UserError) after this many consecutive failed connects; None
+            retries forever with the bounded backoff.
+    """
+
+    def __init__(
+        self,
+        ws_url: str | None,
+        http_url: str | None,
+        addresses: Sequence[str] = (),
+        topics: Sequence[str | Sequence[str] | None] = (),
+        *,
+        start_block: int | None = None,
+        reorg_window: int = 64,
+        poll_interval: float = 1.0,
+        request_timeout: float = 10.0,
+        max_log_range: int = 2000,
+        backoff: Backoff | None = None,
+        max_connect_attempts: int | None = None,
+    ) -> None:
+        if ws_url is None and http_url is None:
+            raise UserError("the chain listener needs a websocket or an HTTP RPC URL")
+        self.ws_url = ws_url
+        self.http_url = http_url
+        self.addresses = [checksum_hex(a) for a in addresses]
+        self.topics: list[Any] = [t if t is None or isinstance(t, str) else list(t) for t in topics]
+        self.track_logs = bool(self.addresses or self.topics)
+        self.start_block = start_block
+        self.reorg_window = max(2, reorg_window)
+        self.poll_interval = poll_interval
+        self.request_timeout = request_timeout
+        self.max_log_range = max(1, max_log_range)
+        self.backoff = backoff or Backoff()
+        self.max_connect_attempts = max_connect_attempts
+        self.stats = ListenerStats(mode="ws" if ws_url else "http")
+        self._rpc: AsyncJsonRpc | None = None
+        self._blocks: OrderedDict[int, _BlockRecord] = OrderedDict()  # contiguous numbers, oldest first
+        self._by_hash: dict[str, int] = {}
+        self._early_logs: dict[str, list[LogEvent]] = {}  # block hash -> logs that beat their header
+
+    # -- public ------------------------------------------------------------------------------------------
+
+    @property
+    def head(self) -> BlockHeader | None:
+        """The newest block emitted so far."""
+        if not self._blocks:
+            return None
+        return next(reversed(self._blocks.values())).header
+
+    def log_filter(self) -> dict[str, Any]:
+        flt: dict[str, Any] = {}
+        if self.addresses:
+            flt["address"] = self.addresses
+        if self.topics:
+            flt["topics"] = self.topics
+        return flt
+
+    async def events(self) -> AsyncGenerator[ChainEvent, None]:
+        """The event stream; runs until the consumer stops iterating (or UserError when unreachable)."""
+        if self.ws_url is None:
+            async with aclosing(self._poll()) as polled:
+                async for event in polled:
+                    yield event
+            return
+        ever_connected = False
+        attempts = 0
+        while True:
+            try:
+                ws = await WsRpc.connect(self.ws_url, self.request_timeout, self._count_malformed)
+            except RpcConnectionError as exc:
+                if not ever_connected and self.http_url is not None:
+                    self.stats.mode = "http"
+                    async with aclosing(self._poll()) as polled:
+                        async for event in polled:
+                            yield event
+                    return
+                attempts += 1
+                if self.max_connect_attempts is not None and attempts >= self.max_connect_attempts:
+                    raise UserError(f"cannot reach {self.ws_url} after {attempts} attempts: {exc}") from None
+                await asyncio.sleep(self.backoff.next_delay())
+                continue
+            if ever_connected:
+                self.stats.reconnects += 1
+            ever_connected = True
+            attempts = 0
+            try:
+                async with aclosing(self._ws_session(ws)) as session:
+                    async for event in session:
+                        yield event
+            except (RpcConnectionError, RpcReplyError):
+                pass  # reconnect below; the next session backfills what was missed
+            finally:
+                await ws.close()
+                self._rpc = None
+            await asyncio.sleep(self.backoff.next_delay())
+
+    async def _ws_session(self, ws: WsRpc) -> AsyncGenerator[ChainEvent, None]:
+        """One connection's life: subscribe, catch up from our head, then follow notifications."""
+        self._rpc = ws
+        self._early_logs.clear()
+        heads = await ws.subscribe("newHeads")
+        logs = await ws.subscribe("logs", self.log_filter()) if self.track_logs else None
+        # Subscribed first, then caught up: nothing mined in between is lost; repeats are dropped.
+        backfill = self.head is not None
+        target: BlockHeader | None = await self._latest_header()
+        while target is not None:
+            batch, target = await self._sync_segment(target, backfill)
+            for event in batch:
+                yield event
+        self.backoff.reset()
+        while True:
+            subscription, result = await ws.next_notification()
+            try:
+                if subscription == heads:
+                    header = parse_header(result)
+                    backfill = self._is_gap(header)
+                    batch, target = self._on_head(header)
+                    for event in batch:
+                        yield event
+                    while target is not None:
+                        batch, target = await self._sync_segment(target, backfill)
+                        for event in batch:
+                            yield event
+                elif subscription == logs:
+                    for event in self._on_log(parse_log(result)):
+                        yield event
+            except MalformedMessage:
+                self._count_malformed()
+
+    # -- websocket notifications -------------------------------------------------------------------------
+
+    def _count_malformed(self) -> None:
+        self.stats.malformed_messages += 1
+
+    def _is_gap(self, header: BlockHeader) -> bool:
+        head = self.head
+        return head is not None and header.number > head.number + 1
+
+    def _on_head(self, header: BlockHeader) -> tuple[list[ChainEvent], BlockHeader | None]:
+        """Events for a head that extends ours, or the target to sync to when it does not."""
+        head = self.head
+        if head is not None and header.number == head.number + 1 and header.parent_hash == head.hash:
+            return self._append(header, []), None
+        if self._by_hash.get(header.hash) == header.number:
+            return [], None  # already emitted (e.g. during a backfill)
+        return [], header
+
+    def _on_log(self, log: LogEvent) -> list[LogEvent]:
+        if log.removed:
+            self.stats.removed_notifications += 1
+            return []
+        number = self._by_hash.get(log.block_hash)
+        if number is None or number != log.block_number:
+            head = self.head
+            if head is None or log.block_number > head.number - self.reorg_window:
+                self._early_logs.setdefault(log.block_hash, []).append(log)
+            return []
+        record = self._blocks[number]
+        if log.log_index in record.log_indexes:
+            return []
+        if number != next(reversed(self._blocks)):
+            self.stats.late_logs += 1
+        record.logs.append(log)
+        record.log_indexes.add(log.log_index)
+        return [log]
+
+    # -- polling mode ------------------------------------------------------------------------------------
+
+    async def _poll(self) -> AsyncGenerator[ChainEvent, None]:
+        if self.http_url is None:
+            raise UserError(f"cannot reach {self.ws_url} and no HTTP RPC URL to poll")
+        http = HttpRpc(self.http_url, self.request_timeout)
+        self._rpc = http
+        failed = False
+        attempts = 0
+        try:
+            while True:
+                try:
+                    latest = await self._latest_header()
+                    target: BlockHeader | None = latest
+                    while target is not None:
+                        batch, target = await self._sync_segment(target, backfill=failed)
+                        for event in batch:
+                            yield event
+                except (RpcConnectionError, RpcReplyError) as exc:
+                    failed = True
+                    attempts += 1
+                    if self.max_connect_attempts is not None and attempts >= self.max_connect_attempts:
+                        raise UserError(
+                            f"cannot reach {self.http_url} after {attempts} tries: {exc}"
+                        ) from None
+                    await asyncio.sleep(self.backoff.next_delay())
+                    continue
+                if failed:
+                    self.stats.reconnects += 1
+                    failed = False
+                attempts = 0
+                self.backoff.reset()
+                await asyncio.sleep(self.poll_interval)
+        finally:
+            await http.close()
+
+    # -- catching up to a target head, with reorg detection ----------------------------------------------
+
+    async def _latest_header(self) -> BlockHeader:
+        assert self._rpc is not None
+        try:
+            return parse_header(await self._rpc.call("eth_getBlockByNumber", ["latest", False]))
+        except MalformedMessage as exc:
+            self._count_malformed()
+            raise RpcConnectionError(f"latest block: {exc}") from None
+
+    async def _sync_segment(
+        self, target: BlockHeader, backfill: bool
+    ) -> tuple[list[ChainEvent], BlockHeader | None]:
+        """Events for the next stretch (at most max_log_range blocks) between our head and `target`.
+
+        Returns the target to continue with, None once `target` is emitted. A stretch is fetched and
+        checked to link up before any of it is emitted; if the node switches branches mid-fetch, start
+        over from its new head.
+        """
+        for _ in range(MAX_SYNC_ATTEMPTS):
+            if self._by_hash.get(target.hash) == target.number:
+                return [], None
+            try:
+                reorg, blocks = await self._plan_segment(target)
+            except _ChainMoved:
+                target = await self._latest_header()
+                continue
+            events: list[ChainEvent] = []
+            if reorg is not None:
+                events.append(self._apply_reorg(*reorg))
+            for header, logs in blocks:
+                if backfill:
+                    self.stats.backfilled_blocks += 1
+                events.extend(self._append(header, logs))
+            done = self._by_hash.get(target.hash) == target.number
+            return events, None if done else target
+        raise RpcConnectionError("the node's chain kept changing while catching up")
+
+    def _hash_at(self, number: int) -> str:
+        return self._blocks[number].header.hash
+
+    async def _canonical_hash(self, number: int, target: BlockHeader) -> str:
+        if number == target.number - 1:
+            return target.parent_hash
+        if number == target.number:
+            return target.hash
+        assert self._rpc is not None
+        block = await self._rpc.call("eth_getBlockByNumber", [hex(number), False])
+        if block is None:
+            raise _ChainMoved
+        try:
+            return parse_header(block).hash
+        except MalformedMessage:
+            self._count_malformed()
+            raise _ChainMoved from None
+
+    async def _plan_segment(
+        self, target: BlockHeader
+    ) -> tuple[tuple[int, bool] | None, list[tuple[BlockHeader, list[LogEvent]]]]:
+        """(reorg (fork, beyond window) or None, blocks to emit with their logs)."""
+        head = self.head
+        reorg: tuple[int, bool] | None = None
+        if head is None:
+            first = target.number if self.start_block is None else min(self.start_block, target.number)
+            fork = first - 1
+        else:
+            oldest = next(iter(self._blocks))
+            fork = min(head.number, target.number - 1)
+            while fork >= oldest and await self._canonical_hash(fork, target) != self._hash_at(fork):
+                fork -= 1
+            beyond = fork < oldest
+            if beyond:
+                fork = min(oldest, target.number) - 1
+            if fork < head.number:
+                reorg = (fork, beyond)
+        last = min(target.number, fork + self.max_log_range)
+        headers = await self._fetch_headers(fork + 1, last, target)
+        previous = self._blocks[fork].header.hash if fork in self._blocks else None
+        for header in headers:
+            if previous is not None and header.parent_hash != previous:
+                raise _ChainMoved
+            previous = header.hash
+        logs = await self._fetch_logs(headers) if self.track_logs else {}
+        return reorg, [(h, logs.get(h.number, [])) for h in headers]
+
+    async def _fetch_headers(self, first: int, last: int, target: BlockHeader) -> list[BlockHeader]:
+        assert self._rpc is not None
+        numbers = [n for n in range(first, last + 1) if n != target.number]
+        headers: dict[int, BlockHeader] = {}
+        for start in range(0, len(numbers), HEADER_BATCH):
+            chunk = numbers[start : start + HEADER_BATCH]
+            replies = await self._rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in chunk])
+            for n, reply in zip(chunk, replies, strict=True):
+                if reply is None:
+                    raise _ChainMoved
+                try:
+                    header = parse_header(reply)
+                except MalformedMessage:
+                    self._count_malformed()
+                    raise _ChainMoved from None
+                if header.number != n:
+                    raise _ChainMoved
+                headers[n] = header
+        if first <= target.number <= last:
+            headers[target.number] = target
+        return [headers[n] for n in range(first, last + 1)]
+
+    async def _fetch_logs(self, headers: list[BlockHeader]) -> dict[int, list[LogEvent]]:
+        assert self._rpc is not None
+        if not headers:
+            return {}
+        hashes = {h.number: h.hash for h in headers}
+        out: dict[int, list[LogEvent]] = {}
+        for item in await self._get_logs(headers[0].number, headers[-1].number):
+            try:
+                log = parse_log(item)
+            except MalformedMessage:
+                self._count_malformed()
+                continue
+            if hashes.get(log.block_number) != log.block_hash:
+                raise _ChainMoved  # a log from another branch than the headers we hold
+            out.setdefault(log.block_number, []).append(log)
+        return out
+
+    async def _get_logs(self, first: int, last: int) -> list[Any]:
+        """eth_getLogs over first..last; a range the node refuses (result caps) is split in halves."""
+        assert self._rpc is not None
+        flt = {**self.log_filter(), "fromBlock": hex(first), "toBlock": hex(last)}
+        try:
+            reply = await self._rpc.call("eth_getLogs", [flt])
+        except RpcReplyError:
+            if first == last:
+                raise
+            middle = (first + last) // 2
+            return [*await self._get_logs(first, middle), *await self._get_logs(middle + 1, last)]
+        if not isinstance(reply, list):
+            self._count_malformed()
+            raise _ChainMoved
+        return reply
+
+    def _apply_reorg(self, fork: int, beyond_window: bool) -> Reorg:
+        old_head = self.head
+        assert old_head is not None
+        removed: list[LogEvent] = []
+        while self._blocks and next(reversed(self._blocks)) > fork:
+            _, record = self._blocks.popitem(last=True)
+            self._by_hash.pop(record.header.hash, None)
+            removed.extend(replace(log, removed=True) for log in reversed(record.logs))
+        self.stats.reorgs += 1
+        return Reorg(fork, old_head.number - fork, old_head, tuple(removed), beyond_window)
+
+    def _append(self, header: BlockHeader, logs: list[LogEvent]) -> list[ChainEvent]:
+        """Record a new head with its logs (plus any that arrived before it) and return the events."""
+        record = _BlockRecord(header)
+        self._blocks[header.number] = record
+        self._by_hash[header.hash] = header.number
+        while len(self._blocks) > self.reorg_window:
+            _, old = self._blocks.popitem(last=False)
+            self._by_hash.pop(old.header.hash, None)
+        events: list[ChainEvent] = [header]
+        early = self._early_logs.pop(header.hash, [])
+        for log in sorted([*logs, *early], key=lambda log: log.log_index):
+            if log.block_number == header.number and log.log_index not in record.log_indexes:
+                record.logs.append(log)
+                record.log_indexes.add(log.log_index)
+                events.append(log)
+        if self._early_logs:
+            horizon = header.number - self.reorg_window
+            for block_hash in [h for h, ls in self._early_logs.items() if ls[0].block_number <= horizon]:
+                del self._early_logs[block_hash]
+        return events
+
+
+def bus_event(event: ChainEvent, chain_id: int) -> events.Event | None:
+    """The engine's event for a listener event; None for Reorg, which events.py has no type for yet."""
+    if isinstance(event, BlockHeader):
+        return events.NewBlock(
+            chain_id=chain_id,
+            number=event.number,
+            hash=event.hash,
+            parent_hash=event.parent_hash,
+            timestamp=event.timestamp,
+            base_fee_per_gas=event.base_fee,
+        )
+    if isinstance(event, LogEvent):
+        return events.PoolLog(
+            chain_id=chain_id,
+            block_number=event.block_number,
+            block_hash=event.block_hash,
+            tx_hash=event.tx_hash,
+            log_index=event.log_index,
+            address=event.address,
+            topics=event.topics,
+            data=event.data,
+            removed=event.removed,
+        )
+    return None

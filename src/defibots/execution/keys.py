@@ -1,0 +1,84 @@
+"""Where a signing key comes from: an encrypted keystore, an environment variable, or (devnet only) anvil's
+first dev account. Keys are never printed or logged; errors name the source, never the secret."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from defibots.chain.addresses import DEVNET
+from defibots.errors import UserError
+
+PASSWORD_ENV = "DEFIBOTS_KEYSTORE_PASSWORD"
+
+
+def load_keystore(path: Path, password: str | None = None) -> LocalAccount:
+    """Decrypt an eth-account (Web3 Secret Storage) keystore file.
+
+    The password comes from the argument, else DEFIBOTS_KEYSTORE_PASSWORD, else an interactive prompt.
+    """
+    try:
+        keystore: Any = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"keystore {path} not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read keystore {path}: {type(exc).__name__}") from None
+    if not isinstance(keystore, dict) or "crypto" not in {k.lower() for k in keystore}:
+        raise UserError(f"{path} is not an encrypted keystore (no 'crypto' section)")
+    if password is None:
+        password = os.environ.get(PASSWORD_ENV)
+    if password is None:
+        if not sys.stdin.isatty():
+            raise UserError(f"keystore {path} needs a password: set {PASSWORD_ENV} or run interactively")
+        password = getpass.getpass(f"password for {path}: ")
+    try:
+        key = Account.decrypt(keystore, password)
+    except ValueError as exc:
+        if "MAC mismatch" in str(exc):
+            raise UserError(f"wrong keystore password for {path}") from None
+        raise UserError(f"cannot decrypt keystore {path}: {exc}") from None
+    account: LocalAccount = Account.from_key(key)
+    return account
+
+
+def load_key_env(variable: str) -> LocalAccount:
+    """A hex private key held in an environment variable (the value is never echoed)."""
+    value = os.environ.get(variable)
+    if not value:
+        raise UserError(f"environment variable {variable} is not set")
+    try:
+        account: LocalAccount = Account.from_key(value.strip())
+    except (ValueError, TypeError):
+        raise UserError(f"environment variable {variable} does not hold a valid private key") from None
+    return account
+
+
+def dev_account(index: int = 0) -> LocalAccount:
+    """Anvil's dev account `index` (the public test mnemonic): only ever used on the devnet chain."""
+    from defibots.devnet.node import dev_accounts
+
+    return dev_accounts(index + 1)[index]
+
+
+def load_signer(
+    chain_id: int, keystore: Path | None = None, key_env: str | None = None, password: str | None = None
+) -> LocalAccount:
+    """The signer for a command: --keystore or --key-env; on the devnet (31337) anvil account 0 by default."""
+    if keystore is not None and key_env is not None:
+        raise UserError("give either --keystore or --key-env, not both")
+    if keystore is not None:
+        return load_keystore(keystore, password)
+    if key_env is not None:
+        return load_key_env(key_env)
+    if chain_id == DEVNET:
+        return dev_account(0)
+    raise UserError(
+        f"chain {chain_id} is not the devnet: pass --keystore PATH or --key-env VAR to choose a signer"
+    )

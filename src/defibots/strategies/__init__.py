@@ -1,0 +1,1 @@
+"""Strategies: pure decisions from events and model state to actions."""

@@ -1,0 +1,338 @@
+"""AMM-AMM cyclic arbitrage over tracked Uniswap V2/V3 pools: find, size, and price net of gas.
+
+Pure: it reads pool models and returns opportunities. A float screen (product of marginal prices at
+size zero) discards cycles with no edge cheaply; every number an opportunity carries comes from the
+exact integer models at the chosen size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from defibots.chain.pool_sync import PoolStates
+from defibots.engine import Action, Strategy
+from defibots.events import Event, NewBlock, PoolsUpdated
+from defibots.protocols import ContractRevert
+from defibots.protocols.uniswap_v2 import UniswapV2Pair
+from defibots.protocols.uniswap_v3 import UniswapV3Pool
+from defibots.protocols.uniswap_v3.tick_math import MAX_SQRT_RATIO, MIN_SQRT_RATIO
+
+PoolModel = UniswapV2Pair | UniswapV3Pool
+
+# Gas of the executor per hop kind, plus the transaction base; calibrated from forge gas reports and
+# refined by simulation before anything is sent.
+TX_BASE_GAS = 21_000 + 15_000
+HOP_GAS = {"v2": 45_000, "v3": 75_000}
+_Q96 = 2.0**96
+_GOLDEN = (math.sqrt(5) - 1) / 2
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    pool: str
+    protocol: str  # "v2" | "v3"
+    token_in: str
+    token_out: str
+    fee: int = 0  # V3 fee tier (hundredths of a bip); unused for V2
+
+
+@dataclass(frozen=True, slots=True)
+class Cycle:
+    """A closed route base -> ... -> base."""
+
+    hops: tuple[Hop, ...]
+
+    @property
+    def base(self) -> str:
+        return self.hops[0].token_in
+
+    @property
+    def pools(self) -> tuple[str, ...]:
+        return tuple(h.pool for h in self.hops)
+
+    def gas(self) -> int:
+        return TX_BASE_GAS + sum(HOP_GAS[h.protocol] for h in self.hops)
+
+    def describe(self, symbols: Mapping[str, str] | None = None) -> str:
+        name = (symbols or {}).get
+        parts = [name(self.base, self.base[:8])]
+        for h in self.hops:
+            parts.append(f"-{h.protocol}->{name(h.token_out, h.token_out[:8])}")
+        return "".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Opportunity:
+    cycle: Cycle
+    amount_in: int
+    amount_out: int
+    hop_amounts: tuple[int, ...]
+    """Exact output of each hop at `amount_in` (the route's intermediate amounts)."""
+    gas: int
+    gas_cost: int
+    builder_payment: int
+    block_number: int
+
+    @property
+    def gross_profit(self) -> int:
+        return self.amount_out - self.amount_in
+
+    @property
+    def net_profit(self) -> int:
+        return self.gross_profit - self.gas_cost - self.builder_payment
+
+
+@dataclass(frozen=True)
+class ArbParams:
+    base_token: str
+    max_hops: int = 3
+    max_amount_in: int = 1_000 * 10**18
+    min_net_profit: int = 0
+    base_fee: int = 0
+    priority_fee: int = 1_000_000_000
+    builder_share_bps: int = 0
+    search_iterations: int = 48
+
+
+def _protocol(pool: PoolModel) -> str:
+    return "v2" if isinstance(pool, UniswapV2Pair) else "v3"
+
+
+def enumerate_cycles(pools: Iterable[PoolModel], base: str, max_hops: int = 3) -> list[Cycle]:
+    """Every simple cycle of 2..max_hops hops from `base` (each pool used once per cycle)."""
+    by_token: dict[str, list[PoolModel]] = defaultdict(list)
+    for p in pools:
+        by_token[p.token0].append(p)
+        by_token[p.token1].append(p)
+    cycles: list[Cycle] = []
+
+    def extend(token: str, hops: list[Hop], used: set[str]) -> None:
+        for p in by_token[token]:
+            if p.address in used:
+                continue
+            out = p.token1 if token == p.token0 else p.token0
+            hop = Hop(p.address, _protocol(p), token, out, p.fee if isinstance(p, UniswapV3Pool) else 0)
+            if out == base:
+                if hops:
+                    cycles.append(Cycle((*hops, hop)))
+            elif len(hops) + 1 < max_hops and all(h.token_in != out for h in hops):
+                extend(out, [*hops, hop], used | {p.address})
+
+    extend(base, [], set())
+    return cycles
+
+
+def quote(pool: PoolModel, token_in: str, amount_in: int) -> int:
+    """Exact output of one hop; 0 where the contract would revert or fill nothing."""
+    if amount_in <= 0:
+        return 0
+    try:
+        if isinstance(pool, UniswapV2Pair):
+            return pool.get_amount_out(token_in, amount_in)
+        # A search limit, not a trade limit: a size that moves the price more than ~2x is never the
+        # optimum, and stopping there spares walking every empty bitmap word to the end of the range.
+        # Any fill that completes inside the limit is identical to the unlimited swap.
+        zero_for_one = pool.zero_for_one(token_in)
+        sqrt_p = pool.sqrt_price_x96
+        limit = (
+            max(sqrt_p * 7 // 10, MIN_SQRT_RATIO + 1)
+            if zero_for_one
+            else min(sqrt_p * 10 // 7, MAX_SQRT_RATIO - 1)
+        )
+        result = pool.swap(zero_for_one, amount_in, limit)
+        if result.amount_in != amount_in:  # stopped short: treated as a failed hop
+            return 0
+        return result.amount_out
+    except ContractRevert:
+        return 0
+
+
+def cycle_amounts(pools: Mapping[str, PoolModel], cycle: Cycle, amount_in: int) -> tuple[int, ...]:
+    amounts: list[int] = []
+    amount = amount_in
+    for hop in cycle.hops:
+        amount = quote(pools[hop.pool], hop.token_in, amount)
+        amounts.append(amount)
+        if amount == 0:
+            break
+    return tuple(amounts)
+
+
+def marginal_rate(pool: PoolModel, token_in: str) -> float:
+    """Output per unit input at size zero, after the fee (screening only)."""
+    if isinstance(pool, UniswapV2Pair):
+        r_in, r_out = pool.reserves_for(token_in)
+        if r_in == 0:
+            return 0.0
+        return r_out / r_in * pool.fee_numerator / pool.fee_denominator
+    price = (pool.sqrt_price_x96 / _Q96) ** 2  # token1 per token0
+    if pool.liquidity == 0 or price == 0.0:
+        return 0.0
+    fee = 1 - pool.fee / 1_000_000
+    return (price if token_in == pool.token0 else 1 / price) * fee
+
+
+def screen(pools: Mapping[str, PoolModel], cycle: Cycle) -> float:
+    rate = 1.0
+    for hop in cycle.hops:
+        rate *= marginal_rate(pools[hop.pool], hop.token_in)
+    return rate
+
+
+class ArbFinder:
+    """Holds the cycle index and re-evaluates only the cycles that touch pools that changed."""
+
+    def __init__(self, pools: Mapping[str, PoolModel], params: ArbParams) -> None:
+        self.params = params
+        self.pools: dict[str, PoolModel] = dict(pools)
+        self.cycles = enumerate_cycles(self.pools.values(), params.base_token, params.max_hops)
+        self.cycles_by_pool: dict[str, list[int]] = defaultdict(list)
+        for i, c in enumerate(self.cycles):
+            for address in c.pools:
+                self.cycles_by_pool[address].append(i)
+        self.best: dict[int, Opportunity] = {}
+        self.block_number = 0
+
+    def update(self, changed: Mapping[str, PoolModel], block_number: int) -> list[Opportunity]:
+        """Apply new pool states and return the ranked opportunities above the profit threshold."""
+        self.pools.update(changed)
+        self.block_number = max(self.block_number, block_number)
+        touched = {i for address in changed for i in self.cycles_by_pool.get(address, ())}
+        for i in touched:
+            opp = self.evaluate(self.cycles[i])
+            if opp is None:
+                self.best.pop(i, None)
+            else:
+                self.best[i] = opp
+        return self.ranked()
+
+    def evaluate_all(self) -> list[Opportunity]:
+        """Price every cycle from scratch (at start-up and after a resync)."""
+        self.best = {}
+        for i, c in enumerate(self.cycles):
+            opp = self.evaluate(c)
+            if opp is not None:
+                self.best[i] = opp
+        return self.ranked()
+
+    def ranked(self) -> list[Opportunity]:
+        floor = self.params.min_net_profit
+        return sorted((o for o in self.best.values() if o.net_profit > floor), key=lambda o: -o.net_profit)
+
+    def evaluate(self, cycle: Cycle) -> Opportunity | None:
+        rate = screen(self.pools, cycle)
+        if rate <= 1.0:
+            return None
+        amount_in = self.optimal_input(cycle, rate)
+        if amount_in <= 0:
+            return None
+        return self.price(cycle, amount_in)
+
+    def price(self, cycle: Cycle, amount_in: int) -> Opportunity | None:
+        """Exact opportunity at a given size (None if a hop would fail)."""
+        amounts = cycle_amounts(self.pools, cycle, amount_in)
+        if len(amounts) != len(cycle.hops) or amounts[-1] == 0:
+            return None
+        gas = cycle.gas()
+        gas_cost = gas * (self.params.base_fee + self.params.priority_fee)
+        gross = amounts[-1] - amount_in
+        builder = gross * self.params.builder_share_bps // 10_000 if gross > 0 else 0
+        return Opportunity(cycle, amount_in, amounts[-1], amounts, gas, gas_cost, builder, self.block_number)
+
+    def optimal_input(self, cycle: Cycle, rate: float) -> int:
+        """Size maximizing out(x) - x: closed form for all-V2 cycles, golden-section search otherwise.
+
+        The search runs on the exact models; profit is concave in size for these AMMs, so the bracket
+        closes on the optimum. Precision is relative (~1e-9 of the bracket), not to the wei: the
+        profit reported is exact for the size chosen.
+        """
+        upper = self.params.max_amount_in
+        if all(h.protocol == "v2" for h in cycle.hops):
+            x = self._v2_closed_form(cycle)
+            return max(0, min(x, upper))
+
+        def profit(x: int) -> int:
+            amounts = cycle_amounts(self.pools, cycle, x)
+            if len(amounts) != len(cycle.hops) or amounts[-1] == 0:
+                return -x
+            return amounts[-1] - x
+
+        lo, hi = 0.0, float(upper)
+        a = hi - _GOLDEN * (hi - lo)
+        b = lo + _GOLDEN * (hi - lo)
+        fa, fb = profit(int(a)), profit(int(b))
+        for _ in range(self.params.search_iterations):
+            if fa < fb:
+                lo, a, fa = a, b, fb
+                b = lo + _GOLDEN * (hi - lo)
+                fb = profit(int(b))
+            else:
+                hi, b, fb = b, a, fa
+                a = hi - _GOLDEN * (hi - lo)
+                fa = profit(int(a))
+            if hi - lo < 1.0:
+                break
+        x = int(a if fa >= fb else b)
+        return x if profit(x) > 0 else 0
+
+    def _v2_closed_form(self, cycle: Cycle) -> int:
+        """Chained constant-product hops compose to out = A x / (B + C x): optimum (sqrt(AB) - B) / C."""
+        a_num, b_den, c_den = 1, 1, 0  # out = a x / (b + c x), start as identity
+        for hop in cycle.hops:
+            pair = self.pools[hop.pool]
+            assert isinstance(pair, UniswapV2Pair)
+            r_in, r_out = pair.reserves_for(hop.token_in)
+            f, d = pair.fee_numerator, pair.fee_denominator
+            # hop: y = f r_out x / (d r_in + f x); substitute x = a u / (b + c u)
+            a_num, b_den, c_den = f * r_out * a_num, d * r_in * b_den, d * r_in * c_den + f * a_num
+        if a_num <= b_den:
+            return 0
+        return (math.isqrt(a_num * b_den) - b_den) // c_den
+
+
+@dataclass(kw_only=True)
+class ArbAction(Action):
+    """Execute this opportunity through the executor contract (or, in shadow mode, only simulate it)."""
+
+    opportunity: Opportunity
+
+
+class AmmArbStrategy(Strategy):
+    """ArbFinder on the bus: re-price on pool changes; act on the best opportunity once per (block, cycle)."""
+
+    def __init__(self, states: PoolStates, params: ArbParams) -> None:
+        self.states = states
+        self.finder = ArbFinder(states.pools, params)
+        self.ranked: list[Opportunity] = []
+        self.last_block = 0
+        self._acted: set[tuple[int, Cycle]] = set()
+
+    @property
+    def name(self) -> str:
+        return "amm_arb"
+
+    async def sync_state(self) -> None:
+        self.ranked = self.finder.evaluate_all()
+
+    async def process_event(self, event: Event) -> Sequence[Action]:
+        if isinstance(event, NewBlock):
+            self.last_block = max(self.last_block, event.number)
+            if event.base_fee_per_gas is not None:
+                self.finder.params = replace(self.finder.params, base_fee=event.base_fee_per_gas)
+            return ()
+        if not isinstance(event, PoolsUpdated):
+            return ()
+        changed = {a: p for a in event.pools if (p := self.states.get(a)) is not None}
+        self.ranked = self.finder.update(changed, event.block_number)
+        if not self.ranked:
+            return ()
+        best = self.ranked[0]
+        key = (best.block_number, best.cycle)
+        if key in self._acted:
+            return ()
+        self._acted = {k for k in self._acted if k[0] >= best.block_number - 1}
+        self._acted.add(key)
+        return (ArbAction(opportunity=best),)
