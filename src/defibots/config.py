@@ -71,18 +71,20 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_path = Path(os.environ.get("DEFIBOTS_CONFIG", DEFAULT_CONFIG_FILE))
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Read and validate settings; a bad file or value becomes one UserError line naming the field."""
-    if config_file is not None:
-        if not config_file.is_file():
-            raise UserError(f"config file {config_file} not found")
-        os.environ["DEFIBOTS_CONFIG"] = str(config_file)
+    if config_file is not None and not config_file.is_file():
+        raise UserError(f"config file {config_file} not found")
+    path = config_file or Path(os.environ.get("DEFIBOTS_CONFIG", DEFAULT_CONFIG_FILE))
+
+    class FileSettings(Settings):
+        model_config = SettingsConfigDict(**{**Settings.model_config, "toml_file": path})
+
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        return FileSettings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "config"

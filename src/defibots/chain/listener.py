@@ -28,7 +28,7 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from itertools import count
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 from eth_typing import ChecksumAddress
@@ -38,6 +38,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from defibots import events
 from defibots.chain.router_calls import checksum_hex
 from defibots.errors import UserError
+
+T = TypeVar("T")
 
 # ---------------------------------------------------------------------------------------------------------
 # Events
@@ -412,6 +414,68 @@ MAX_SYNC_ATTEMPTS = 8
 HEADER_BATCH = 100
 
 
+class StreamSource(Protocol):
+    """What `reconnecting` needs of a listener or mempool watcher."""
+
+    ws_url: str | None
+    http_url: str | None
+    request_timeout: float
+    backoff: Backoff
+    max_connect_attempts: int | None
+
+    @property
+    def stats(self) -> Any: ...  # has .mode and .reconnects
+
+
+async def reconnecting(
+    source: StreamSource,
+    session: Callable[[WsRpc], AsyncGenerator[T, None]],
+    poll: Callable[[], AsyncGenerator[T, None]],
+    on_malformed: Callable[[], None],
+    on_disconnect: Callable[[], None],
+) -> AsyncGenerator[T, None]:
+    """Websocket sessions with bounded-backoff reconnects; HTTP polling if the first connect is refused.
+
+    Each new session is expected to catch up on what the previous one missed (backfill).
+    """
+    if source.ws_url is None:
+        async with aclosing(poll()) as polled:
+            async for item in polled:
+                yield item
+        return
+    ever_connected = False
+    attempts = 0
+    while True:
+        try:
+            ws = await WsRpc.connect(source.ws_url, source.request_timeout, on_malformed)
+        except RpcConnectionError as exc:
+            if not ever_connected and source.http_url is not None:
+                source.stats.mode = "http"
+                async with aclosing(poll()) as polled:
+                    async for item in polled:
+                        yield item
+                return
+            attempts += 1
+            if source.max_connect_attempts is not None and attempts >= source.max_connect_attempts:
+                raise UserError(f"cannot reach {source.ws_url} after {attempts} attempts: {exc}") from None
+            await asyncio.sleep(source.backoff.next_delay())
+            continue
+        if ever_connected:
+            source.stats.reconnects += 1
+        ever_connected = True
+        attempts = 0
+        try:
+            async with aclosing(session(ws)) as stream:
+                async for item in stream:
+                    yield item
+        except (RpcConnectionError, RpcReplyError):
+            pass  # reconnect below; the next session catches up on what was missed
+        finally:
+            await ws.close()
+            on_disconnect()
+        await asyncio.sleep(source.backoff.next_delay())
+
+
 class ChainListener:
     """Blocks and tracked logs from a node, over websocket subscriptions or HTTP polling.
 
@@ -485,42 +549,14 @@ class ChainListener:
 
     async def events(self) -> AsyncGenerator[ChainEvent, None]:
         """The event stream; runs until the consumer stops iterating (or UserError when unreachable)."""
-        if self.ws_url is None:
-            async with aclosing(self._poll()) as polled:
-                async for event in polled:
-                    yield event
-            return
-        ever_connected = False
-        attempts = 0
-        while True:
-            try:
-                ws = await WsRpc.connect(self.ws_url, self.request_timeout, self._count_malformed)
-            except RpcConnectionError as exc:
-                if not ever_connected and self.http_url is not None:
-                    self.stats.mode = "http"
-                    async with aclosing(self._poll()) as polled:
-                        async for event in polled:
-                            yield event
-                    return
-                attempts += 1
-                if self.max_connect_attempts is not None and attempts >= self.max_connect_attempts:
-                    raise UserError(f"cannot reach {self.ws_url} after {attempts} attempts: {exc}") from None
-                await asyncio.sleep(self.backoff.next_delay())
-                continue
-            if ever_connected:
-                self.stats.reconnects += 1
-            ever_connected = True
-            attempts = 0
-            try:
-                async with aclosing(self._ws_session(ws)) as session:
-                    async for event in session:
-                        yield event
-            except (RpcConnectionError, RpcReplyError):
-                pass  # reconnect below; the next session backfills what was missed
-            finally:
-                await ws.close()
-                self._rpc = None
-            await asyncio.sleep(self.backoff.next_delay())
+        async with aclosing(
+            reconnecting(self, self._ws_session, self._poll, self._count_malformed, self._forget_rpc)
+        ) as stream:
+            async for event in stream:
+                yield event
+
+    def _forget_rpc(self) -> None:
+        self._rpc = None
 
     async def _ws_session(self, ws: WsRpc) -> AsyncGenerator[ChainEvent, None]:
         """One connection's life: subscribe, catch up from our head, then follow notifications."""

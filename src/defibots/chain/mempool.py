@@ -26,7 +26,15 @@ from eth_account.typed_transactions import TypedTransaction
 from eth_utils import keccak
 
 from defibots import events
-from defibots.chain.listener import AsyncJsonRpc, Backoff, HttpRpc, RpcConnectionError, RpcReplyError, WsRpc
+from defibots.chain.listener import (
+    AsyncJsonRpc,
+    Backoff,
+    HttpRpc,
+    RpcConnectionError,
+    RpcReplyError,
+    WsRpc,
+    reconnecting,
+)
 from defibots.chain.router_calls import DecodeError, PendingSwap, RouterCallDecoder, RouterKind
 from defibots.errors import UserError
 
@@ -141,42 +149,14 @@ class MempoolWatcher:
 
     async def swaps(self) -> AsyncGenerator[PendingSwap, None]:
         """Decoded pending swaps, first sighting only; runs until the consumer stops iterating."""
-        if self.ws_url is None:
-            async with aclosing(self._poll()) as polled:
-                async for swap in polled:
-                    yield swap
-            return
-        ever_connected = False
-        attempts = 0
-        while True:
-            try:
-                ws = await WsRpc.connect(self.ws_url, self.request_timeout, self._count_malformed)
-            except RpcConnectionError as exc:
-                if not ever_connected and self.http_url is not None:
-                    self.stats.mode = "http"
-                    async with aclosing(self._poll()) as polled:
-                        async for swap in polled:
-                            yield swap
-                    return
-                attempts += 1
-                if self.max_connect_attempts is not None and attempts >= self.max_connect_attempts:
-                    raise UserError(f"cannot reach {self.ws_url} after {attempts} attempts: {exc}") from None
-                await asyncio.sleep(self.backoff.next_delay())
-                continue
-            if ever_connected:
-                self.stats.reconnects += 1
-            ever_connected = True
-            attempts = 0
-            try:
-                async with aclosing(self._ws_session(ws)) as session:
-                    async for swap in session:
-                        yield swap
-            except (RpcConnectionError, RpcReplyError):
-                pass  # reconnect below; txpool_content backfills what is still pending
-            finally:
-                await ws.close()
-                self._rpc = None
-            await asyncio.sleep(self.backoff.next_delay())
+        async with aclosing(
+            reconnecting(self, self._ws_session, self._poll, self._count_malformed, self._forget_rpc)
+        ) as stream:
+            async for swap in stream:
+                yield swap
+
+    def _forget_rpc(self) -> None:
+        self._rpc = None
 
     async def _ws_session(self, ws: WsRpc) -> AsyncGenerator[PendingSwap, None]:
         self._rpc = ws
