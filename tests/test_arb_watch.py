@@ -5,15 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
-from defibots.arb_watch import ArbWatcher, WatchConfig
+from eth_utils import to_checksum_address
+
+from defibots.arb_watch import ArbWatcher, WatchConfig, journal_bad_log
 from defibots.chain.addresses import TOKENS
 from defibots.chain.calldata import calldata
+from defibots.chain.listener import BlockHeader, LogEvent
+from defibots.chain.pool_collector import PoolStateCollector
+from defibots.chain.pool_sync import SWAP_V3, SYNC, PoolStates
 from defibots.devnet.node import Devnet
 from defibots.devnet.noise import MarketNoise
+from defibots.engine import Action, Engine, Strategy
+from defibots.events import Event, PoolsUpdated
 from defibots.execution.executor_client import ExecutorClient
 from defibots.journal import Journal
+from defibots.protocols.uniswap_v2 import UniswapV2Pair
 from defibots.strategies.amm_arb import ArbParams
 
 WETH, USDC = TOKENS["WETH"].address, TOKENS["USDC"].address
@@ -72,3 +81,74 @@ def test_dislocation_is_executed_next_block_with_predicted_profit(devnet: Devnet
     # realized (executor's WETH balance change) equals the model's prediction, to the wei
     assert first.gross_profit == int(opportunity.details["gross_profit"]) > 0
     assert first.net_profit == first.gross_profit - first.gas_cost
+
+
+class ScriptedListener:
+    """Stands in for ChainListener: yields a fixed list of chain events, then ends."""
+
+    def __init__(self, items: list[object]) -> None:
+        self.items = items
+
+    async def events(self) -> AsyncIterator[object]:
+        for item in self.items:
+            yield item
+
+
+class Seen(Strategy):
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    async def process_event(self, event: Event) -> Sequence[Action]:
+        self.events.append(event)
+        return ()
+
+
+def _log(address: str, topics: tuple[str, ...], data: bytes, block: int, index: int) -> LogEvent:
+    return LogEvent(
+        address=to_checksum_address(address), topics=topics, data=data, block_number=block,
+        block_hash="0x" + f"{block:064x}", tx_hash="0x" + f"{index:064x}", tx_index=0, log_index=index,
+    )  # fmt: skip
+
+
+async def test_malformed_logs_are_counted_and_journaled_and_the_next_log_still_applies(
+    tmp_path: Path,
+) -> None:
+    pair = UniswapV2Pair("0x" + "0a" * 20, WETH, USDC, 10 * 10**18, 30_000 * 10**6, block_number=9)
+    states = PoolStates([pair])
+    good = (11 * 10**18).to_bytes(32, "big") + (27_000 * 10**6).to_bytes(32, "big")
+    script = [
+        BlockHeader(10, "0x" + "10" * 32, "0x" + "09" * 32, 1_700_000_000, 7),
+        _log(pair.address, (SYNC,), good[:40], 10, 0),  # a Sync cut short
+        _log(pair.address, (SWAP_V3,), b"\x00" * 160, 10, 1),  # a V3 event on a V2 pair
+        _log(pair.address, (SYNC,), good, 10, 2),
+    ]
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        collector = PoolStateCollector(
+            ScriptedListener(script),  # type: ignore[arg-type]
+            states,
+            31337,
+            lambda: {},
+            lambda log: journal_bad_log(journal, 31337, log),
+        )
+        seen = Seen()
+        engine = Engine([collector], [seen], [])
+        await engine.start()
+        try:
+            await engine.wait_idle()
+        finally:
+            await engine.stop()
+        errors = journal.errors()
+    assert states.stats.malformed == 2 and states.stats.applied == 1
+    assert [(e.source, e.kind, e.block_number, e.chain_id) for e in errors] == [
+        ("chain", "bad_log", 10, 31337)
+    ] * 2
+    assert {e.payload for e in errors} == {good[:40].hex(), (b"\x00" * 160).hex()}
+    assert all(e.message == f"malformed log from {to_checksum_address(pair.address)}" for e in errors)
+    after = states.pools[pair.address]
+    assert isinstance(after, UniswapV2Pair)
+    assert (after.reserve0, after.reserve1, after.block_number, after.log_index) == (
+        11 * 10**18, 27_000 * 10**6, 10, 2
+    )  # fmt: skip
+    updates = [e for e in seen.events if isinstance(e, PoolsUpdated)]
+    assert [(u.block_number, u.pools) for u in updates] == [(10, (pair.address,))]
+    assert engine.stats().collector_restarts == {"PoolStateCollector": 0}

@@ -1,5 +1,11 @@
 """The arbitrage watcher, wired: pool discovery and load -> chain listener -> pool models -> amm_arb ->
-public-tx executor -> journal. `defibots watch arb` and `make demo` both run this.
+public-tx executor -> journal; optionally a CEX feed -> cex_arb -> signal journal. `defibots watch arb` and
+`make demo` both run this.
+
+Start-up checks a user can fail (unknown token, wrong chain id, no executor, a websocket that refuses, an
+unknown CEX symbol) raise UserError before anything runs. While running, nothing bad from outside stops
+the watcher: a dropped websocket is reconnected and backfilled by the listener, a malformed log is
+counted and journaled (errors table), a CEX outage is retried by the feed.
 """
 
 from __future__ import annotations
@@ -7,28 +13,58 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from defibots.chain.addresses import token
-from defibots.chain.listener import ChainListener
+from defibots.chain.addresses import TOKENS, token
+from defibots.chain.listener import ChainListener, RpcConnectionError, WsRpc
 from defibots.chain.pool_collector import PoolStateCollector
 from defibots.chain.pool_discovery import PoolRef, discover_pools
 from defibots.chain.pool_loader import load_v2_pairs, load_v3_pools
 from defibots.chain.pool_sync import TRACKED_TOPICS, PoolModel, PoolStates, v2_from_snapshot, v3_from_snapshot
 from defibots.chain.rpc import JsonRpc
-from defibots.engine import Engine, EngineStats
+from defibots.engine import Action, Collector, Engine, EngineStats, Executor, Strategy
 from defibots.errors import UserError
 from defibots.execution.public_tx import PublicTxExecutor
+from defibots.journal import CexSignal as CexSignalRecord
 from defibots.journal import ErrorRecord, Journal
 from defibots.strategies.amm_arb import AmmArbStrategy, ArbParams, Opportunity
+from defibots.strategies.cex_arb import (
+    CexArbParams,
+    CexArbStrategy,
+    CexMarket,
+    CexSignal,
+    CexToken,
+    market_pools,
+)
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
+    from defibots.cex.feed import CexFeed
     from defibots.chain.listener import LogEvent
+
+CEX_ASSET_TOKENS = {"ETH": "WETH", "BTC": "WBTC"}
+"""CEX asset -> the on-chain token it is compared with (same symbol when not listed)."""
+USD_PEGGED = ("USDT", "USDC")
+NATIVE = "WETH"
+
+
+@dataclass(frozen=True)
+class CexWatch:
+    """The CEX side of the watcher: which venue and symbols, and when a price gap is worth a signal."""
+
+    exchange: str = "binance"
+    url: str | None = None  # override every API URL (the local exchange); None: the real venue
+    symbols: tuple[str, ...] = ("ETH/USDT",)
+    taker_fee_bps: int = 10
+    min_edge_bps: Decimal = Decimal(5)
+    sizes: tuple[Decimal, ...] = (Decimal(1), Decimal(5), Decimal(20))
+    usd_pegged_equal: bool = False  # treat USDC and USDT as 1:1 (adds the other's pools to a market)
+    poll_interval_s: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +77,119 @@ class WatchConfig:
     params: ArbParams
     expected_chain_id: int | None = None
     shadow: bool = True
+    ws_required: bool = True
+    """A websocket the user asked for must answer at start-up; False lets a refused one fall back to
+    HTTP polling (the devnet's default endpoint, when no --ws was given)."""
+    cex: CexWatch | None = None
+
+
+def cex_token(asset: str) -> CexToken:
+    """The on-chain token a CEX asset is compared with; an asset with none is a config error."""
+    symbol = CEX_ASSET_TOKENS.get(asset.upper(), asset.upper())
+    if symbol not in TOKENS:
+        raise UserError(
+            f"CEX asset {asset} has no on-chain token to compare with (known: {', '.join(TOKENS)})"
+        )
+    t = TOKENS[symbol]
+    return CexToken(t.address, t.symbol, t.decimals)
+
+
+def cex_markets(cex: CexWatch) -> tuple[CexMarket, ...]:
+    """`BASE/QUOTE` symbols as markets; `usd_pegged_equal` adds USDC pools to a USDT market (and back)."""
+    markets = []
+    for symbol in cex.symbols:
+        base, _, quote_asset = symbol.partition("/")
+        if not base or not quote_asset:
+            raise UserError(f"CEX symbol {symbol!r} must look like BASE/QUOTE")
+        quotes = [cex_token(quote_asset)]
+        if cex.usd_pegged_equal and quotes[0].symbol in USD_PEGGED:
+            quotes += [cex_token(s) for s in USD_PEGGED if s != quotes[0].symbol]
+        base_token = cex_token(base)
+        markets.append(
+            CexMarket(symbol, base_token, tuple(quotes), base_is_native=base_token.symbol == NATIVE)
+        )
+    return tuple(markets)
+
+
+@dataclass
+class CexSignalStats:
+    signals: int = 0
+    by_direction: dict[str, int] = field(default_factory=dict)
+    best_edge_bps: Decimal | None = None
+    recent: list[str] = field(default_factory=list)
+
+
+class CexSignalJournal(Executor):
+    """Records every CexSignal in the journal (cex_signals). The CEX order leg is a later executor."""
+
+    def __init__(self, journal: Journal, chain_id: int) -> None:
+        self.journal = journal
+        self.chain_id = chain_id
+        self.stats = CexSignalStats()
+
+    @property
+    def name(self) -> str:
+        return "cex_signals"
+
+    def accepts(self, action: Action) -> bool:
+        return isinstance(action, CexSignal)
+
+    async def execute(self, action: Action) -> None:
+        assert isinstance(action, CexSignal)
+        s = action
+        self.journal.record_cex_signal(
+            CexSignalRecord(
+                chain_id=self.chain_id, block_number=s.block_number, venue=s.venue, symbol=s.symbol,
+                bid=s.bid, ask=s.ask, dex_price=s.amm_price, edge_bps=s.edge_bps,
+                details=signal_details(s),
+            )
+        )  # fmt: skip
+        stats = self.stats
+        stats.signals += 1
+        stats.by_direction[s.direction] = stats.by_direction.get(s.direction, 0) + 1
+        if stats.best_edge_bps is None or s.edge_bps > stats.best_edge_bps:
+            stats.best_edge_bps = s.edge_bps
+        stats.recent = [*stats.recent[-9:], describe_signal(s)]
+
+
+def signal_details(s: CexSignal) -> dict[str, object]:
+    """What the journal keeps beyond the cex_signals columns; ints as decimal strings (no 64-bit limit)."""
+    return {
+        "direction": s.direction,
+        "pool": s.pool,
+        "protocol": s.protocol,
+        "pool_fee": s.pool_fee,
+        "base": s.base.symbol,
+        "quote": s.quote.symbol,
+        "size": str(s.size),
+        "amm_quote": str(s.amm_quote),
+        "cex_quote": str(s.cex_quote),
+        "cex_price": str(s.cex_price),
+        "gas": s.gas,
+        "gas_cost_wei": str(s.gas_cost_wei),
+        "gas_cost_quote": str(s.gas_cost_quote),
+        "net_profit": str(s.net_profit),
+        "book_timestamp_ms": s.book_timestamp_ms,
+    }
+
+
+def describe_signal(s: CexSignal) -> str:
+    size = Decimal(s.size).scaleb(-s.base.decimals).normalize()
+    net = Decimal(s.net_profit).scaleb(-s.quote.decimals)
+    amm = f"{s.protocol}-{s.pool_fee}" if s.protocol == "v3" else "v2"
+    verb = "sell on AMM, buy on CEX" if s.direction == "sell_amm_buy_cex" else "buy on AMM, sell on CEX"
+    return (
+        f"block {s.block_number} {s.symbol}: {verb} {size:f} {s.base.symbol} via {amm} {s.pool[:8]} "
+        f"AMM {s.amm_price:.2f} / CEX {s.cex_price:.2f}, net {net:.2f} {s.quote.symbol} ({s.edge_bps} bps)"
+    )
+
+
+def journal_bad_log(journal: Journal, chain_id: int, log: LogEvent) -> None:
+    """A tracked log the pool models could not apply: kept with its raw data for inspection."""
+    journal.record_error(
+        ErrorRecord(source="chain", kind="bad_log", message=f"malformed log from {log.address}",
+                    payload=log.data.hex(), chain_id=chain_id, block_number=log.block_number)
+    )  # fmt: skip
 
 
 def load_pools(rpc: JsonRpc, refs: list[PoolRef]) -> dict[str, PoolModel]:
@@ -63,6 +212,8 @@ class ArbWatcher:
         from defibots.execution.executor_client import ExecutorClient
 
         self.config = config
+        addresses = [token(t).address for t in config.tokens]
+        markets = cex_markets(config.cex) if config.cex else ()
         self.rpc = JsonRpc(config.rpc_url)
         self.chain_id = int(self.rpc.call("eth_chainId"), 16)
         if config.expected_chain_id is not None and self.chain_id != config.expected_chain_id:
@@ -72,16 +223,22 @@ class ArbWatcher:
             )
         if len(self.rpc.call("eth_getCode", config.executor, "latest")) <= 2:
             raise UserError(f"no executor contract at {config.executor} (run `defibots deploy executor`)")
-        addresses = [token(t).address for t in config.tokens]
         self.pool_refs = discover_pools(self.rpc, addresses)
         if not self.pool_refs:
             raise UserError(
                 f"no Uniswap pools found among {', '.join(config.tokens)} on chain {self.chain_id}"
             )
         self.states = PoolStates(load_pools(self.rpc, self.pool_refs).values())
+        for market in markets:
+            if not market_pools(self.states, market):
+                quotes = "/".join(q.symbol for q in market.quotes)
+                raise UserError(
+                    f"CEX symbol {market.symbol}: no tracked pool pairs {market.base.symbol} with {quotes} "
+                    f"(tokens: {', '.join(config.tokens)})"
+                )
         self.journal = Journal(config.journal_path)
         head = max(p.block_number for p in self.states.pools.values())
-        listener = ChainListener(
+        self.listener = ChainListener(
             config.ws_url,
             config.rpc_url,
             [r.address for r in self.pool_refs],
@@ -90,7 +247,7 @@ class ArbWatcher:
             max_connect_attempts=None if config.ws_url else 1,
         )
         self.collector = PoolStateCollector(
-            listener,
+            self.listener,
             self.states,
             self.chain_id,
             lambda: load_pools(self.rpc, self.pool_refs),
@@ -100,14 +257,51 @@ class ArbWatcher:
         w3 = Web3(HTTPProvider(config.rpc_url, request_kwargs={"timeout": 30}))
         client = ExecutorClient(w3, config.executor, signer)
         self.executor = PublicTxExecutor(client, self.journal, self.chain_id, shadow=config.shadow)
-        self.engine = Engine([self.collector], [self.strategy], [self.executor])
+        collectors: list[Collector] = [self.collector]
+        strategies: list[Strategy] = [self.strategy]
+        executors: list[Executor] = [self.executor]
+        self.cex_feed: CexFeed | None = None
+        self.cex_strategy: CexArbStrategy | None = None
+        self.cex_journal: CexSignalJournal | None = None
+        if config.cex is not None:
+            from defibots.cex.feed import CexFeed
+
+            cex = config.cex
+            self.cex_feed = CexFeed(cex.exchange, cex.symbols, cex.url, poll_interval_s=cex.poll_interval_s)
+            self.cex_strategy = CexArbStrategy(
+                self.states,
+                CexArbParams(
+                    markets=markets, sizes=cex.sizes, taker_fee_bps=Decimal(cex.taker_fee_bps),
+                    min_edge_bps=cex.min_edge_bps, priority_fee=config.params.priority_fee,
+                ),
+            )  # fmt: skip
+            self.cex_journal = CexSignalJournal(self.journal, self.chain_id)
+            collectors.append(self.cex_feed)
+            strategies.append(self.cex_strategy)
+            executors.append(self.cex_journal)
+        self.engine = Engine(collectors, strategies, executors)
+        self._opened = False
+        self._closed = False
         self.started = time.monotonic()
 
     def _malformed(self, log: LogEvent) -> None:
-        self.journal.record_error(
-            ErrorRecord(source="chain", kind="bad_log", message=f"malformed log from {log.address}",
-                        payload=log.data.hex(), chain_id=self.chain_id, block_number=log.block_number)
-        )  # fmt: skip
+        journal_bad_log(self.journal, self.chain_id, log)
+
+    async def open(self) -> None:
+        """The start-up checks that need the event loop: the websocket answers, the CEX has the symbols."""
+        if self._opened:
+            return
+        url = self.config.ws_url
+        if url and self.config.ws_required:
+            try:
+                ws = await WsRpc.connect(url, timeout=5.0)
+            except RpcConnectionError as exc:
+                reason = str(exc).removeprefix(f"{url}: ")
+                raise UserError(f"cannot connect to websocket {url}: {reason}") from None
+            await ws.close()
+        if self.cex_feed is not None:
+            await self.cex_feed.open()
+        self._opened = True
 
     async def run(
         self, duration_s: float | None = None, on_tick: Callable[[ArbWatcher], None] | None = None
@@ -115,13 +309,20 @@ class ArbWatcher:
         """Run until `duration_s` passes (forever if None), Ctrl-C or a fatal error; always stops cleanly."""
         ticker = asyncio.create_task(self._tick(on_tick)) if on_tick else None
         try:
+            await self.open()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(duration_s):
                     await self.engine.run()
         finally:
             if ticker:
                 ticker.cancel()
-            await self.engine.stop()
+            await self.close()
+
+    async def close(self) -> None:
+        """Stop the engine (closing the listener and the CEX feed) and the journal; safe to call twice."""
+        await self.engine.stop()
+        if not self._closed:
+            self._closed = True
             self.journal.close()
 
     async def _tick(self, on_tick: Callable[[ArbWatcher], None]) -> None:
@@ -134,6 +335,14 @@ class ArbWatcher:
 
     def best(self, n: int = 5) -> list[Opportunity]:
         return self.strategy.ranked[:n]
+
+    def best_cex(self) -> Sequence[CexSignal]:
+        """The latest best round trip per symbol and direction, profitable or not (for the live view)."""
+        return list(self.cex_strategy.best.values()) if self.cex_strategy else []
+
+    @property
+    def cex_signals(self) -> int:
+        return self.cex_journal.stats.signals if self.cex_journal else 0
 
     def last_block(self) -> int:
         return self.strategy.last_block

@@ -1,7 +1,8 @@
 """`defibots demo` (what `make demo` runs): the main job end to end on the embedded mainnet replica.
 
-replica up -> deploy executor -> market noise -> arbitrage watcher with --execute -> summary; every process
-and thread it starts is stopped at the end, also on Ctrl-C or an error.
+replica up -> deploy executor -> market noise (swaps on chain, price moves on a local exchange) -> arbitrage
+watcher with --execute and the AMM-CEX signals -> summary; every process, thread and server it starts is
+stopped at the end, also on Ctrl-C or an error.
 """
 
 from __future__ import annotations
@@ -9,14 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+if TYPE_CHECKING:
+    from defibots.arb_watch import ArbWatcher
+    from defibots.devnet.exchange import LocalExchange
+    from defibots.devnet.noise import ExchangeNoise, MarketNoise
+
 console = Console()
+CEX_SYMBOL = "ETH/USDT"
+CEX_MOVE_INTERVAL_S = 0.5
 
 
 def demo(
@@ -25,14 +33,15 @@ def demo(
     seed: Annotated[int, typer.Option(help="Noise RNG seed.")] = 7,
 ) -> None:
     """Run the arbitrage bot against the mainnet replica for a minute and print what it made."""
+    from decimal import Decimal
     from pathlib import Path
 
-    from defibots.arb_watch import ArbWatcher, WatchConfig
+    from defibots.arb_watch import ArbWatcher, CexWatch, WatchConfig
     from defibots.chain.addresses import TOKENS
     from defibots.cli.deploy import DeployRequest, deploy_executor
-    from defibots.cli.watch import render
+    from defibots.devnet.exchange import LocalExchange, MarketSpec
     from defibots.devnet.node import Devnet, DevnetOptions
-    from defibots.devnet.noise import MarketNoise
+    from defibots.devnet.noise import ExchangeNoise, MarketNoise
     from defibots.devnet.replica import USD_PRICE
     from defibots.paths import state_dir
     from defibots.strategies.amm_arb import ArbParams
@@ -51,6 +60,7 @@ def demo(
         noise_thread.start()
         journal = Path(state_dir() / "demo-journal.sqlite")
         journal.unlink(missing_ok=True)
+        exchange = LocalExchange(None, [MarketSpec(CEX_SYMBOL, Decimal(3000))], taker_fee_bps=10, seed=seed)
         config = WatchConfig(
             rpc_url=devnet.http_url,
             ws_url=devnet.ws_url,
@@ -59,16 +69,18 @@ def demo(
             tokens=tuple(TOKENS),
             params=ArbParams(base_token=TOKENS["WETH"].address),
             shadow=False,
+            cex=CexWatch(url=exchange.url, symbols=(CEX_SYMBOL,), taker_fee_bps=10, poll_interval_s=0.5),
         )
         watcher = ArbWatcher(config, devnet.accounts[0])
-        console.print(f"watching {len(watcher.states.pools)} pools for {seconds:g} s with --execute")
-        with (
-            Live(render(watcher), console=console, refresh_per_second=4) as live,
-            contextlib.suppress(KeyboardInterrupt),
-        ):
-            asyncio.run(watcher.run(seconds, on_tick=lambda w: live.update(render(w))))
+        mover = ExchangeNoise(exchange.set_mid, CEX_SYMBOL, seed=seed)
+        console.print(
+            f"watching {len(watcher.states.pools)} pools and {CEX_SYMBOL} on a local exchange "
+            f"({exchange.url}) for {seconds:g} s with --execute"
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_watch(watcher, exchange, mover, seconds))
         stop.set()
-        _summary(watcher, noise.stats.sent, USD_PRICE["WETH"])
+        _summary(watcher, noise.stats.sent, mover.moves, USD_PRICE["WETH"])
     finally:
         stop.set()
         if noise_thread is not None:
@@ -76,10 +88,51 @@ def demo(
         devnet.stop()
 
 
-def _noise_loop(noise: object, rate: float, stop: threading.Event) -> None:
-    from defibots.devnet.noise import MarketNoise
+async def _watch(watcher: ArbWatcher, exchange: LocalExchange, mover: ExchangeNoise, seconds: float) -> None:
+    """The watcher plus, in the same event loop, the local exchange whose mid follows the replica's pool."""
+    from defibots.cli.watch import render
 
-    assert isinstance(noise, MarketNoise)
+    await exchange.start()
+    follower: asyncio.Task[None] | None = None
+    try:
+        _follow_once(watcher, mover)  # a realistic book before the feed's first poll
+        follower = asyncio.create_task(_follow(watcher, mover))
+        await watcher.open()
+        with Live(render(watcher), console=console, refresh_per_second=4) as live:
+            await watcher.run(seconds, on_tick=lambda w: live.update(render(w)))
+    finally:
+        if follower is not None:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+        await watcher.close()
+        await exchange.stop()
+
+
+def _follow_once(watcher: ArbWatcher, mover: ExchangeNoise) -> None:
+    """Move the exchange's mid from the synced model of the reference pool (no RPC round trip)."""
+    from defibots.chain.addresses import TOKENS
+    from defibots.strategies.cex_arb import CexToken, pool_mid_price
+
+    pool = watcher.states.get(mover.pool.address)
+    if pool is None:
+        return
+    base, quote = TOKENS[mover.base], TOKENS[mover.quote]
+    mid = pool_mid_price(
+        pool,
+        CexToken(base.address, base.symbol, base.decimals),
+        CexToken(quote.address, quote.symbol, quote.decimals),
+    )
+    mover.step(mid)
+
+
+async def _follow(watcher: ArbWatcher, mover: ExchangeNoise) -> None:
+    while True:
+        await asyncio.sleep(CEX_MOVE_INTERVAL_S)
+        _follow_once(watcher, mover)
+
+
+def _noise_loop(noise: MarketNoise, rate: float, stop: threading.Event) -> None:
     while not stop.is_set():
         stop.wait(noise.rng.expovariate(rate))
         if not stop.is_set():
@@ -87,16 +140,13 @@ def _noise_loop(noise: object, rate: float, stop: threading.Event) -> None:
                 noise.random_swap()
 
 
-def _summary(watcher: object, noise_swaps: int, eth_usd: float) -> None:
-    from defibots.arb_watch import ArbWatcher
-
-    assert isinstance(watcher, ArbWatcher)
+def _summary(watcher: ArbWatcher, noise_swaps: int, exchange_moves: int, eth_usd: float) -> None:
     ex = watcher.executor.stats
     stats = watcher.stats()
     table = Table(title="demo summary", show_header=False)
     net = ex.realized_profit - ex.gas_cost
     rows = [
-        ("noise swaps sent", str(noise_swaps)),
+        ("noise swaps sent / exchange price moves", f"{noise_swaps} / {exchange_moves}"),
         ("blocks watched", str(watcher.collector.blocks_seen)),
         ("opportunities acted on (simulated)", str(ex.simulated + ex.stale)),
         ("stale (model behind chain, not sent)", str(ex.stale)),
@@ -110,6 +160,16 @@ def _summary(watcher: object, noise_swaps: int, eth_usd: float) -> None:
         ("net", f"{net / 1e18:.6f} WETH (${net / 1e18 * eth_usd:,.2f})"),
         ("events / drops", f"{stats.events_total} / {stats.drops_total}"),
     ]
+    if watcher.cex_journal is not None:
+        cex = watcher.cex_journal.stats
+        by_direction = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(cex.by_direction.items()))
+        best = f"; best edge {cex.best_edge_bps} bps" if cex.best_edge_bps is not None else ""
+        rows.append(
+            (
+                "AMM-CEX signals (journaled)",
+                f"{cex.signals}" + (f" ({by_direction}){best}" if cex.signals else ""),
+            )
+        )
     decide = stats.latency.get("decide")
     if decide:
         rows.append(

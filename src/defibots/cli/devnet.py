@@ -197,14 +197,37 @@ def noise(
     ] = None,
     seed: Annotated[int | None, typer.Option(help="RNG seed (printed when omitted).")] = None,
     rpc: Annotated[str | None, typer.Option(help="RPC URL; default the running devnet.")] = None,
+    exchange_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Also move this local exchange's ETH/USDT mid (its admin endpoint) after each swap."
+        ),
+    ] = None,
+    exchange_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve a local exchange (ETH/USDT, Binance API) on this port and move it after each swap.",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
 ) -> None:
-    """Send realistic random swaps through the Uniswap routers from dev accounts 5-9 (devnet only)."""
+    """Send realistic random swaps through the Uniswap routers from dev accounts 5-9 (devnet only).
+
+    With --exchange-url or --exchange-port the local exchange's ETH/USDT mid follows the replica's WETH/USDT
+    0.05% pool, off by a mean-reverting random offset, so `watch arb --cex-url ...` has AMM-CEX gaps to find.
+    """
+    from decimal import Decimal
+
     from rich.live import Live
 
     from defibots.chain.rpc import JsonRpc
+    from defibots.devnet.exchange import ExchangeThread, LocalExchange, MarketSpec, admin_set_mid
     from defibots.devnet.node import default_rpc_url, dev_accounts
-    from defibots.devnet.noise import MarketNoise, NoiseStats
+    from defibots.devnet.noise import ExchangeNoise, MarketNoise, NoiseStats
 
+    if exchange_url and exchange_port:
+        raise UserError("give either --exchange-url or --exchange-port, not both")
     url = rpc or default_rpc_url()
     if not url:
         raise UserError("no devnet running; start one with `defibots devnet up` or pass --rpc")
@@ -213,15 +236,31 @@ def noise(
             "devnet noise only runs on the devnet (chain id 31337): it signs with public dev keys"
         )
     market = MarketNoise(url, dev_accounts(10)[5:], seed=seed)
-    console.print(f"noise seed {market.seed}; approving routers")
-    market.approve_routers()
+    with contextlib.ExitStack() as stack:
+        if exchange_port is not None:
+            served = LocalExchange(exchange_port, [MarketSpec("ETH/USDT", Decimal(3000))], seed=market.seed)
+            exchange_url = stack.enter_context(ExchangeThread(served)).url
+            console.print(f"local exchange (Binance API, ETH/USDT) at {exchange_url}")
+        mover = None
+        if exchange_url:
+            target = exchange_url
+            mover = ExchangeNoise(lambda symbol, mid: admin_set_mid(target, symbol, mid), seed=market.seed)
+            mover.step_from_chain(market.rpc)  # fails here, once, if the exchange is not there
+        console.print(f"noise seed {market.seed}; approving routers")
+        market.approve_routers()
 
-    def line(stats: NoiseStats) -> str:
-        return f"swaps sent: {stats.sent}"
+        def line(stats: NoiseStats) -> str:
+            moved = f"; exchange moves: {mover.moves}" if mover else ""
+            return f"swaps sent: {stats.sent}{moved}"
 
-    with (
-        Live(line(market.stats), console=console, refresh_per_second=4) as live,
-        contextlib.suppress(KeyboardInterrupt),
-    ):
-        market.run(rate, duration, on_tick=lambda s: live.update(line(s)))
+        def tick(stats: NoiseStats, live: Live) -> None:
+            if mover is not None:
+                mover.step_from_chain(market.rpc)
+            live.update(line(stats))
+
+        with (
+            Live(line(market.stats), console=console, refresh_per_second=4) as live,
+            contextlib.suppress(KeyboardInterrupt),
+        ):
+            market.run(rate, duration, on_tick=lambda s: tick(s, live))
     console.print(f"sent {market.stats.sent} swaps")

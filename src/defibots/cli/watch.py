@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 
 from defibots.errors import UserError
 
 if TYPE_CHECKING:
-    from defibots.arb_watch import ArbWatcher, WatchConfig
+    from defibots.arb_watch import ArbWatcher, CexWatch, WatchConfig
     from defibots.config import Settings
 
 app = typer.Typer(help="Watch the chain and act on opportunities.", no_args_is_help=True)
@@ -39,9 +41,42 @@ def executor_address(chain_id: int, explicit: str | None) -> str:
         ) from None
 
 
+@dataclass(frozen=True)
+class CexOptions:
+    """The CEX flags of `watch arb`; the feed runs when [cex] is configured or --cex-url is given."""
+
+    url: str | None = None
+    disabled: bool = False
+    min_edge_bps: Decimal = Decimal(5)
+    usd_pegged_equal: bool = False
+
+
+def cex_watch(settings: Settings, options: CexOptions) -> CexWatch | None:
+    from defibots.arb_watch import CexWatch
+
+    configured = "cex" in settings.model_fields_set
+    if options.disabled or not (configured or options.url):
+        return None
+    cex = settings.cex
+    return CexWatch(
+        exchange=cex.exchange,
+        url=options.url or cex.url,
+        symbols=tuple(cex.symbols),
+        taker_fee_bps=cex.taker_fee_bps,
+        min_edge_bps=options.min_edge_bps,
+        usd_pegged_equal=options.usd_pegged_equal,
+    )
+
+
 def watch_config(
-    settings: Settings, rpc: str | None, ws: str | None, executor: str | None, shadow: bool
+    settings: Settings,
+    rpc: str | None,
+    ws: str | None,
+    executor: str | None,
+    shadow: bool,
+    cex: CexOptions | None = None,
 ) -> WatchConfig:
+    """Settings + flags -> WatchConfig, checking what needs no running watcher first (tokens, chain id)."""
     from defibots.arb_watch import WatchConfig
     from defibots.chain.addresses import token
     from defibots.chain.rpc import JsonRpc
@@ -49,15 +84,20 @@ def watch_config(
     from defibots.paths import state_dir
     from defibots.strategies.amm_arb import ArbParams
 
+    arb = settings.arb
+    base_token = token(arb.base_token)
+    tokens = tuple(token(t).symbol for t in arb.tokens)
     devnet = read_state() or {}
     rpc_url = rpc or settings.rpc_url or devnet.get("http_url")
     if not rpc_url:
         raise UserError("no RPC: pass --rpc, set rpc_url in defibots.toml, or start `defibots devnet up`")
-    ws_url = ws or settings.ws_url or (devnet.get("ws_url") if rpc_url == devnet.get("http_url") else None)
     chain_id = int(JsonRpc(str(rpc_url)).call("eth_chainId"), 16)
-    arb = settings.arb
+    if settings.chain_id is not None and chain_id != settings.chain_id:
+        raise UserError(f"RPC {rpc_url} serves chain {chain_id}, but the config expects {settings.chain_id}")
+    explicit_ws = ws or settings.ws_url
+    ws_url = explicit_ws or (devnet.get("ws_url") if rpc_url == devnet.get("http_url") else None)
     params = ArbParams(
-        base_token=token(arb.base_token).address,
+        base_token=base_token.address,
         max_hops=arb.max_hops,
         min_net_profit=arb.min_profit_wei,
         priority_fee=arb.priority_fee_wei,
@@ -68,10 +108,12 @@ def watch_config(
         ws_url=str(ws_url) if ws_url else None,
         executor=executor_address(chain_id, executor),
         journal_path=settings.journal_path or state_dir() / "journal.sqlite",
-        tokens=tuple(arb.tokens),
+        tokens=tokens,
         params=params,
         expected_chain_id=settings.chain_id,
         shadow=shadow,
+        ws_required=bool(explicit_ws),
+        cex=cex_watch(settings, cex or CexOptions()),
     )
 
 
@@ -97,6 +139,14 @@ def render(watcher: ArbWatcher) -> Group:
         f"sent {ex.sent} stale {ex.stale}",
         f"realized {ex.realized_profit / 1e18:.6f} WETH, gas {ex.gas_cost / 1e18:.6f} ETH",
     )
+    listener = watcher.listener.stats
+    head.add_row(
+        f"ws reconnects {listener.reconnects}",
+        f"reorgs {listener.reorgs}",
+        f"bad logs {watcher.states.stats.malformed}",
+        f"bad messages {listener.malformed_messages}",
+        f"cex signals {watcher.cex_signals}" if watcher.cex_journal else "cex off",
+    )
     table = Table(title="best opportunities", expand=True)
     for column in ("route", "size", "gross", "gas cost", "net", "block"):
         table.add_column(column)
@@ -109,7 +159,34 @@ def render(watcher: ArbWatcher) -> Group:
             f"{opp.net_profit / 1e18:.6f}",
             str(opp.block_number),
         )
-    return Group(head, table, *(f"[dim]{line}[/]" for line in ex.recent[-3:]))
+    parts: list[RenderableType] = [head, table]
+    if watcher.cex_journal is not None:
+        parts.append(_cex_table(watcher))
+    recent = [*ex.recent[-3:], *(watcher.cex_journal.stats.recent[-2:] if watcher.cex_journal else [])]
+    return Group(*parts, *(f"[dim]{line}[/]" for line in recent))
+
+
+def _cex_table(watcher: ArbWatcher) -> Table:
+    """Best AMM-CEX round trip per symbol and direction right now (profitable or not)."""
+    table = Table(title="AMM vs CEX (best size per direction, net of fees and gas)", expand=True)
+    for column in ("symbol", "direction", "pool", "size", "AMM", "CEX", "net", "edge bps"):
+        table.add_column(column)
+    threshold = watcher.config.cex.min_edge_bps if watcher.config.cex else Decimal(0)
+    for s in watcher.best_cex():
+        size = Decimal(s.size).scaleb(-s.base.decimals).normalize()
+        net = Decimal(s.net_profit).scaleb(-s.quote.decimals)
+        style = "green" if s.edge_bps > threshold else "dim"
+        table.add_row(
+            s.symbol,
+            s.direction.replace("_", " "),
+            f"{s.protocol}-{s.pool_fee} {s.pool[:8]}" if s.protocol == "v3" else f"v2 {s.pool[:8]}",
+            f"{size:f}",
+            f"{s.amm_price:.2f}",
+            f"{s.cex_price:.2f}",
+            f"{net:.2f} {s.quote.symbol}",
+            f"[{style}]{s.edge_bps}[/]",
+        )
+    return table
 
 
 @app.command()
@@ -125,14 +202,28 @@ def arb(
     ] = False,
     rpc: Annotated[str | None, typer.Option(help="HTTP RPC URL (default: config, then the devnet).")] = None,
     ws: Annotated[
-        str | None, typer.Option(help="Websocket RPC URL (default: config, then the devnet).")
+        str | None,
+        typer.Option(help="Websocket RPC URL (default: config, then the devnet); must answer when given."),
     ] = None,
     executor: Annotated[str | None, typer.Option(help="Executor address (default: deployments/).")] = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.", min=0)] = None,
     keystore: Annotated[Path | None, typer.Option(help="Signer keystore (non-devnet chains).")] = None,
     key_env: Annotated[str | None, typer.Option(help="Env var holding the signer key.")] = None,
+    cex_url: Annotated[
+        str | None,
+        typer.Option(help="Watch AMM vs CEX against this exchange URL (e.g. the local exchange)."),
+    ] = None,
+    no_cex: Annotated[
+        bool, typer.Option("--no-cex", help="Do not run the CEX feed even if configured.")
+    ] = False,
+    min_edge_bps: Annotated[
+        float, typer.Option(help="AMM-CEX signals need an edge above this, net of fees and gas.", min=0)
+    ] = 5.0,
+    usdc_as_usdt: Annotated[
+        bool, typer.Option("--usdc-as-usdt", help="Treat USDC and USDT as 1:1 for AMM-CEX signals.")
+    ] = False,
 ) -> None:
-    """Watch tracked pools for AMM arbitrage; live table of opportunities, latency and P&L."""
+    """Watch tracked pools for AMM arbitrage (and AMM-CEX gaps); live table of opportunities, latency, P&L."""
     from defibots.arb_watch import ArbWatcher
     from defibots.config import load_settings
     from defibots.execution.keys import load_signer
@@ -140,22 +231,32 @@ def arb(
     if execute and shadow:
         raise UserError("--execute and --shadow exclude each other")
     settings = load_settings(config)
-    cfg = watch_config(settings, rpc, ws, executor, shadow=not execute)
+    cex = CexOptions(cex_url, no_cex, Decimal(str(min_edge_bps)), usdc_as_usdt)
+    cfg = watch_config(settings, rpc, ws, executor, shadow=not execute, cex=cex)
     signer = load_signer(_chain_id(cfg.rpc_url), keystore or settings.keystore, key_env or settings.key_env)
     watcher = ArbWatcher(cfg, signer)
     mode = "EXECUTE" if execute else "shadow"
-    console.print(
-        f"watching {len(watcher.states.pools)} pools on chain {watcher.chain_id} ({mode}); Ctrl-C stops"
-    )
-    with (
-        Live(render(watcher), console=console, refresh_per_second=4) as live,
-        contextlib.suppress(KeyboardInterrupt),
-    ):
-        asyncio.run(watcher.run(duration, on_tick=lambda w: live.update(render(w))))
+
+    async def session() -> None:
+        try:
+            await watcher.open()  # websocket and CEX checks: a failure is one error line, before the view
+            cex_note = f", CEX {', '.join(cfg.cex.symbols)} on {cfg.cex.exchange}" if cfg.cex else ""
+            console.print(
+                f"watching {len(watcher.states.pools)} pools on chain {watcher.chain_id} ({mode}{cex_note}); "
+                "Ctrl-C stops"
+            )
+            with Live(render(watcher), console=console, refresh_per_second=4) as live:
+                await watcher.run(duration, on_tick=lambda w: live.update(render(w)))
+        finally:
+            await watcher.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(session())
     ex = watcher.executor.stats
     console.print(
         f"done: {ex.simulated} simulated, {ex.sent} sent, {ex.stale} stale; "
         f"realized {ex.realized_profit / 1e18:.6f} WETH, gas {ex.gas_cost / 1e18:.6f} ETH"
+        + (f"; {watcher.cex_signals} CEX signals" if cfg.cex else "")
     )
 
 

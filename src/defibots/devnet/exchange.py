@@ -8,7 +8,11 @@ shapes, so ccxt maps them to its own exception classes. Each symbol has a book w
 that can be moved (`set_mid`, `random_walk`, `start_noise`); taker orders walk it, consume the liquidity
 they take until the next move, and pay the taker fee in the asset received, like Binance spot.
 
-Single event loop: the server, `set_mid` and the noise task must run on the same asyncio loop.
+Single event loop: the server, `set_mid` and the noise task must run on the same asyncio loop. Another
+process (or a thread with its own loop) moves prices through the admin endpoint instead: POST
+/admin/mid {"symbol": "ETH/USDT", "price": "3001.5"} sets a mid and answers the new top of book
+(`admin_set_mid` is its client). It is not part of Binance's API and answers loopback clients only.
+`ExchangeThread` serves an exchange from a daemon thread for synchronous programs (`devnet noise`).
 """
 
 from __future__ import annotations
@@ -17,11 +21,15 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
 import math
 import random
 import secrets
+import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
@@ -192,6 +200,7 @@ class LocalExchange:
                 web.post("/api/v3/order", self._new_order),
                 web.post("/api/v3/order/test", self._test_order),
                 web.get("/api/v3/account", self._account),
+                web.post("/admin/mid", self._admin_mid),
             ]
         )
         self._runner = web.AppRunner(app, access_log=None)
@@ -334,6 +343,33 @@ class LocalExchange:
                 raise ApiError(-1121, "Invalid symbol.")
             out.append(self.markets[market_id])
         return out
+
+    # ---------------------------------------------------------------- admin (local only, not Binance's)
+
+    async def _admin_mid(self, request: web.Request) -> web.Response:
+        """Move a symbol's mid from outside this event loop (another process, a sync thread)."""
+        if not _is_loopback(request.remote):
+            raise ApiError(-2015, "The admin endpoint answers local clients only.", status=403)
+        try:
+            body = await request.json()
+        except ValueError:
+            raise ApiError(-1100, 'Body must be JSON: {"symbol": ..., "price": ...}.') from None
+        symbol = body.get("symbol") if isinstance(body, dict) else None
+        raw_price = body.get("price") if isinstance(body, dict) else None
+        if not isinstance(symbol, str) or symbol.replace("/", "").upper() not in self.markets:
+            raise ApiError(-1121, "Invalid symbol.")
+        try:
+            price = Decimal(str(raw_price))
+        except InvalidOperation:
+            raise ApiError(-1100, "Illegal characters found in parameter 'price'.") from None
+        if not price.is_finite() or price <= 0:
+            raise ApiError(-1100, "Illegal characters found in parameter 'price'.")
+        market = self.market(symbol.upper())
+        self.set_mid(market.spec.symbol, price.quantize(market.spec.tick_size))
+        bid, _, ask, _ = self._top(market)
+        return web.json_response(
+            {"symbol": market.spec.symbol, "mid": fmt(market.mid), "bid": fmt(bid), "ask": fmt(ask)}
+        )
 
     # ---------------------------------------------------------------- public endpoints
 
@@ -718,3 +754,79 @@ class LocalExchange:
         if resp_type == "FULL":
             result["fills"] = fills
         return result
+
+
+def _is_loopback(remote: str | None) -> bool:
+    try:
+        return remote is not None and ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        return False
+
+
+def admin_set_mid(url: str, symbol: str, price: Decimal, timeout: float = 5.0) -> dict[str, str]:
+    """Set `symbol`'s mid on a local exchange at `url` (its admin endpoint); returns the new top of book."""
+    body = json.dumps({"symbol": symbol, "price": str(price)}).encode()
+    request = urllib.request.Request(
+        url.rstrip("/") + "/admin/mid", data=body, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            reply = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("msg", exc.reason)
+        except (ValueError, AttributeError):
+            message = exc.reason
+        raise UserError(f"local exchange {url} refused the price move: {message}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise UserError(f"cannot reach the local exchange at {url}: {getattr(exc, 'reason', exc)}") from None
+    if not isinstance(reply, dict):
+        raise UserError(f"local exchange {url} answered something unexpected")
+    return {str(k): str(v) for k, v in reply.items()}
+
+
+class ExchangeThread:
+    """A LocalExchange served from its own event loop in a daemon thread, for synchronous programs.
+
+    Move its prices with `admin_set_mid(thread.url, ...)` (the exchange's loop owns its state).
+    """
+
+    def __init__(self, exchange: LocalExchange) -> None:
+        self.exchange = exchange
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return self.exchange.url
+
+    def start(self, timeout: float = 10.0) -> ExchangeThread:
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="local-exchange", daemon=True)
+        thread.start()
+        self._loop, self._thread = loop, thread
+        try:
+            asyncio.run_coroutine_threadsafe(self.exchange.start(), loop).result(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self.exchange.stop(), loop).result(timeout)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+        loop.close()
+        self._loop = self._thread = None
+
+    def __enter__(self) -> ExchangeThread:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,6 +1,9 @@
 """Market noise for the devnet: realistic random swaps through the real routers, so bots have something
 to find. Transactions are signed and sent raw, as wallets do, so they show up in the mempool with their
 raw bytes (what a backrun bundle needs).
+
+`ExchangeNoise` moves the local exchange too: its ETH/USDT mid follows the replica's WETH/USDT pool with a
+mean-reverting random offset, so AMM-CEX gaps open and close as they do when arbitrageurs are at work.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from defibots.chain import addresses as A
@@ -155,3 +159,73 @@ class MarketNoise:
             if on_tick:
                 on_tick(self.stats)
         return self.stats
+
+
+def reference_pool(base: str = "WETH", quote: str = "USDT", fee: int = 500) -> SeededPool:
+    """The seeded V3 pool a CEX symbol's price follows (mainnet's deepest WETH/USDT pool is the 0.05%)."""
+    for pool in seeded_pools():
+        if pool.protocol == "v3" and pool.fee == fee and {pool.token0, pool.token1} == {base, quote}:
+            return pool
+    raise ValueError(f"the replica seeds no {base}/{quote} V3 pool with fee {fee}")
+
+
+@dataclass(frozen=True)
+class ExchangeNoiseParams:
+    sigma_bps: float = 8.0  # shock to the CEX-AMM offset per step
+    reversion: float = 0.1  # share of the offset taken back per step (arbitrage pulling the venues together)
+    max_offset_bps: float = 80.0
+
+
+class ExchangeNoise:
+    """Sets a CEX symbol's mid to the AMM price times (1 + offset), the offset an Ornstein-Uhlenbeck walk.
+
+    With the defaults the offset's spread is about 18 bps: often inside the ~15 bps a round trip costs
+    (pool fee 5, taker fee 10), sometimes well outside it, which is when AMM-CEX signals appear.
+    `set_mid` is LocalExchange.set_mid in the exchange's own loop, or `admin_set_mid` bound to its URL.
+    """
+
+    def __init__(
+        self,
+        set_mid: Callable[[str, Decimal], object],
+        symbol: str = "ETH/USDT",
+        pool: SeededPool | None = None,
+        seed: int | None = None,
+        params: ExchangeNoiseParams | None = None,
+        tick: Decimal = Decimal("0.01"),
+    ) -> None:
+        self.set_mid = set_mid
+        self.symbol = symbol
+        self.pool = pool or reference_pool()
+        self.rng = random.Random(seed)
+        self.params = params or ExchangeNoiseParams()
+        self.tick = tick
+        self.offset_bps = 0.0
+        base, quote = symbol.split("/")
+        self.base = "WETH" if base == "ETH" else base
+        self.quote = quote
+        if {self.base, self.quote} != {self.pool.token0, self.pool.token1}:
+            raise ValueError(f"pool {self.pool.address} does not trade {symbol}")
+        self.moves = 0
+
+    def step(self, amm_mid: Decimal) -> Decimal:
+        """One move: update the offset, set the exchange's mid, return it."""
+        p = self.params
+        drift = -p.reversion * self.offset_bps + self.rng.gauss(0.0, p.sigma_bps)
+        self.offset_bps = max(-p.max_offset_bps, min(p.max_offset_bps, self.offset_bps + drift))
+        factor = 1 + Decimal(repr(round(self.offset_bps, 4))) / 10_000
+        mid = (amm_mid * factor).quantize(self.tick)
+        self.set_mid(self.symbol, mid)
+        self.moves += 1
+        return mid
+
+    def amm_mid(self, rpc: JsonRpc) -> Decimal:
+        """The reference pool's price on chain now (slot0), in whole quote per whole base."""
+        from defibots.strategies.cex_arb import v3_price
+
+        reply = rpc.call("eth_call", {"to": self.pool.address, "data": calldata("slot0()")}, "latest")
+        sqrt_price_x96 = int(str(reply)[2:66], 16)
+        base, quote = A.TOKENS[self.base], A.TOKENS[self.quote]
+        return v3_price(sqrt_price_x96, self.pool.token0 == self.base, base.decimals, quote.decimals)
+
+    def step_from_chain(self, rpc: JsonRpc) -> Decimal:
+        return self.step(self.amm_mid(rpc))
