@@ -1,14 +1,21 @@
-"""Latency of simulating a 2-tx bundle, per backend: median and p99 in milliseconds.
+"""Bundle latencies in milliseconds (median and p99).
 
-Backends: the private anvil fork (default), in-place on a FIFO anvil, the local relay's eth_callBundle over
-HTTP (signature check included), and a raw eth_simulateV1 call for comparison (not used by defibots: on
-anvil it needs a base-fee override, has no parent hash and hashes unsigned calls, so it is not exact).
-Usage: python scripts/bench_bundles.py [iterations]
+1. Simulating a 2-tx bundle, per backend: the private anvil fork (default), in-place on a FIFO anvil, the
+   local relay's eth_callBundle over HTTP (signature check included), and a raw eth_simulateV1 call for
+   comparison (not used by defibots: on anvil it needs a base-fee override, has no parent hash and hashes
+   unsigned calls, so it is not exact).
+2. The backrun path's trigger-to-sent latency on the devnet replica: from the PendingSwap's receive stamp
+   (the mempool watcher decoded the victim) to every relay's eth_sendBundle answer, through decide
+   (prediction + arbitrage), sign, bundle simulation on the private fork, and send. The local relay runs in
+   its own process (`defibots devnet relay`) building a block every second; one victim swap is sent early in
+   each slot, alternating direction, pool and router.
+Usage: python scripts/bench_bundles.py [iterations] [backrun_iterations]
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import statistics
 import sys
 import time
@@ -90,5 +97,135 @@ async def main(iterations: int) -> None:
             await measure("eth_simulateV1_raw", iterations, lambda: rpc.call("eth_simulateV1", *params))
 
 
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+
+V2_SWAP = "swapExactTokensForTokens(uint256,uint256,address[],address,uint256)"
+V3_SWAP = "exactInputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))"
+
+
+def victim_swap(rng: random.Random, i: int, user: str) -> tuple[str, str]:
+    """(router, calldata) of a $0.4-1.2M WETH/USDC swap: direction alternates, router and pool vary."""
+    from defibots.chain.addresses import TOKENS, UNISWAP_V2_ROUTER02, UNISWAP_V3_SWAP_ROUTER
+    from defibots.chain.calldata import calldata
+
+    weth, usdc = TOKENS["WETH"].address, TOKENS["USDC"].address
+    usd = rng.uniform(400_000, 1_200_000)
+    path, amount = (
+        ([weth, usdc], int(usd / 3000 * 10**18)) if i % 2 == 0 else ([usdc, weth], int(usd * 10**6))
+    )
+    if rng.random() < 0.5:
+        return UNISWAP_V2_ROUTER02, calldata(V2_SWAP, amount, 0, path, user, 2**40)
+    fee = rng.choice([500, 3000])
+    return UNISWAP_V3_SWAP_ROUTER, calldata(V3_SWAP, (path[0], path[1], fee, user, 2**40, amount, 0, 0))
+
+
+async def backrun_trigger_to_sent(iterations: int) -> None:
+    """Victims in the public mempool -> BackrunWatcher -> bundles to a relay in another process."""
+    import os
+    import signal
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from defibots.backrun_watch import BackrunConfig, BackrunWatcher
+    from defibots.chain.addresses import TOKENS
+    from defibots.devnet.anvil import free_port, rpc_call
+    from defibots.devnet.node import Devnet, DevnetOptions
+    from defibots.devnet.noise import MarketNoise
+    from defibots.execution.executor_client import ExecutorClient
+    from defibots.strategies.amm_arb import ArbParams
+
+    weth = TOKENS["WETH"].address
+    rng = random.Random(11)
+    with Devnet.start(DevnetOptions()) as devnet, tempfile.TemporaryDirectory() as tmp:
+        searcher, users = devnet.accounts[0], devnet.accounts[2:6]
+        client, _ = ExecutorClient.deploy(devnet.w3, searcher, searcher.address)
+        noise = MarketNoise(devnet.http_url, users, seed=5)
+        noise.approve_routers()
+        port = free_port()
+        command = [sys.executable, "-m", "defibots.cli.main", "devnet", "relay", "--rpc", devnet.http_url,
+                   "--port", str(port), "--block-time", "1"]  # fmt: skip
+        quiet = subprocess.DEVNULL
+        relay = subprocess.Popen(
+            command, env=dict(os.environ, DEFIBOTS_STATE_DIR=tmp), stdout=quiet, stderr=quiet
+        )
+        try:
+            for _ in range(200):  # the relay is up once it answers (403: unsigned request)
+                try:
+                    rpc_call(f"http://127.0.0.1:{port}", "eth_chainId", [])
+                except Exception as exc:
+                    if "403" in str(exc):
+                        break
+                time.sleep(0.05)
+            config = BackrunConfig(
+                rpc_url=devnet.http_url, ws_url=devnet.ws_url, executor=client.address,
+                journal_path=Path(tmp) / "journal.sqlite", tokens=("WETH", "USDC", "USDT", "DAI"),
+                params=ArbParams(base_token=weth, max_hops=2, priority_fee=0, builder_share_bps=5000),
+                relay_urls=(f"http://127.0.0.1:{port}",), shadow=False,
+            )  # fmt: skip
+            watcher = BackrunWatcher(config, searcher, Account.create())
+            task = asyncio.create_task(watcher.run())
+            ex, strategy = watcher.executor.stats, watcher.strategy
+
+            async def until(predicate: Callable[[], bool], timeout_s: float = 30.0) -> None:
+                deadline = time.monotonic() + timeout_s
+                while not predicate() and time.monotonic() < deadline:
+                    if task.done():
+                        await task  # the watcher stopped: show why
+                        raise RuntimeError("the backrun watcher stopped")
+                    await asyncio.sleep(0.005)
+
+            def head() -> int:
+                return strategy.head.number if strategy.head else 0
+
+            def handled() -> int:
+                return ex.sent + ex.stale + ex.refused + ex.send_failed + strategy.stats.no_opportunity
+
+            try:
+                await until(lambda: watcher.pool_collector.blocks_seen >= 1)
+                for i in range(iterations):
+                    current = head()
+                    await until(lambda current=current: head() > current)
+                    await asyncio.sleep(0.05)  # early in the slot, after the block's logs
+                    user = users[i // 2 % len(users)]  # each user sells WETH, then buys it back
+                    router, data = victim_swap(rng, i, user.address)
+                    before = handled()
+                    noise.send(user, router, data, gas=400_000)
+                    await until(lambda before=before: handled() > before, 2.0)
+                await asyncio.sleep(1.5)  # the last bundle's block
+                await watcher.executor.wait_settled()
+            finally:
+                await watcher.engine.stop()
+                await task
+        finally:
+            relay.send_signal(signal.SIGTERM)  # the relay stops its fork node on SIGTERM
+            try:
+                relay.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                relay.kill()
+                relay.wait()
+    samples = ex.trigger_to_sent_ms
+    if not samples:
+        print(f"backrun: no bundle sent ({ex}; strategy {strategy.stats})")
+        return
+    p50, p99 = percentiles(samples)
+    decide = statistics.median(x.decide_ms for x in ex.latency)
+    simulate = statistics.median(x.simulate_ms for x in ex.latency)
+    send = statistics.median(x.send_ms for x in ex.latency)
+    print(
+        f"{'backrun_trigger_to_sent':<24} median_ms {p50:8.3f}  p99_ms {p99:8.3f}  n {len(samples)}  "
+        f"(p50 decide {decide:.2f}, simulate {simulate:.2f}, send {send:.2f}; "
+        f"included {ex.included}, stale {ex.stale}, no opportunity {strategy.stats.no_opportunity})"
+    )
+
+
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 200))
+    simulation_iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    backrun_iterations = int(sys.argv[2]) if len(sys.argv) > 2 else 40
+    if simulation_iterations:
+        asyncio.run(main(simulation_iterations))
+    if backrun_iterations:
+        asyncio.run(backrun_trigger_to_sent(backrun_iterations))

@@ -15,6 +15,7 @@ from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 
+from defibots.cli.backrun import backrun
 from defibots.errors import UserError
 
 if TYPE_CHECKING:
@@ -264,3 +265,6 @@ def _chain_id(url: str) -> int:
     from defibots.chain.rpc import JsonRpc
 
     return int(JsonRpc(url).call("eth_chainId"), 16)
+
+
+app.command(name="backrun")(backrun)

@@ -292,6 +292,15 @@ class AnvilSimulator:
             return to_int(pending["baseFeePerGas"])
         return None
 
+    async def prepare(self, state_block: int | None = None) -> None:
+        """Point the private fork at `state_block` (default: the upstream head) now, so the next simulate
+        on that block does not pay for the reset. A no-op for in-place simulation."""
+        await self.start()
+        if not self.fork or self._rpc is None:
+            return
+        async with self._lock:
+            await self._prepare_fork(self._rpc, state_block)
+
     async def simulate(
         self,
         bundle: Bundle,

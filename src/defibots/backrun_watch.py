@@ -1,0 +1,177 @@
+"""The backrun watcher, wired: pool discovery and load -> chain listener (blocks, pool logs) + mempool watcher
+(pending router swaps) -> backrun strategy -> bundle executor -> relays -> journal.
+`defibots watch backrun` runs this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from defibots.arb_watch import load_pools
+from defibots.chain.addresses import token
+from defibots.chain.listener import ChainListener
+from defibots.chain.mempool import MempoolWatcher, bus_events
+from defibots.chain.pool_collector import PoolStateCollector
+from defibots.chain.pool_discovery import discover_pools
+from defibots.chain.pool_sync import TRACKED_TOPICS, PoolStates
+from defibots.chain.rpc import JsonRpc
+from defibots.engine import Collector, Engine, EngineStats
+from defibots.errors import UserError
+from defibots.events import Event
+from defibots.execution.bundle_executor import BundleExecutor
+from defibots.execution.relay_client import RelayClient, RelayFanout
+from defibots.journal import ErrorRecord, Journal
+from defibots.strategies.amm_arb import ArbParams
+from defibots.strategies.backrun import BackrunStrategy, Head
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from defibots.chain.listener import LogEvent
+
+
+class PendingSwapCollector(Collector):
+    """Pending router swaps from the mempool as bus events (one per leg, sharing the transaction)."""
+
+    def __init__(self, watcher: MempoolWatcher, chain_id: int) -> None:
+        self.watcher = watcher
+        self.chain_id = chain_id
+
+    @property
+    def name(self) -> str:
+        return "mempool"
+
+    async def events(self) -> AsyncIterator[Event]:
+        async with aclosing(self.watcher.swaps()) as swaps:
+            async for swap in swaps:
+                for event in bus_events(swap, self.chain_id):
+                    yield event
+
+
+@dataclass(frozen=True)
+class BackrunConfig:
+    rpc_url: str
+    ws_url: str | None
+    executor: str
+    journal_path: Path
+    tokens: tuple[str, ...]
+    params: ArbParams
+    """Base token, hops, sizes; `builder_share_bps` is the builder's share, `priority_fee` our tip."""
+    relay_urls: tuple[str, ...]
+    blocks: int = 1
+    expected_chain_id: int | None = None
+    shadow: bool = True
+
+
+class BackrunWatcher:
+    def __init__(self, config: BackrunConfig, signer: LocalAccount, relay_signer: LocalAccount) -> None:
+        from web3 import HTTPProvider, Web3
+
+        from defibots.execution.executor_client import ExecutorClient
+
+        if not config.relay_urls:
+            raise UserError("a backrun needs at least one relay URL")
+        self.config = config
+        self.rpc = JsonRpc(config.rpc_url)
+        self.chain_id = int(self.rpc.call("eth_chainId"), 16)
+        if config.expected_chain_id is not None and self.chain_id != config.expected_chain_id:
+            expected = config.expected_chain_id
+            raise UserError(
+                f"RPC {config.rpc_url} serves chain {self.chain_id}, but the config expects {expected}"
+            )
+        if len(self.rpc.call("eth_getCode", config.executor, "latest")) <= 2:
+            raise UserError(f"no executor contract at {config.executor} (run `defibots deploy executor`)")
+        self.pool_refs = discover_pools(self.rpc, [token(t).address for t in config.tokens])
+        if not self.pool_refs:
+            raise UserError(
+                f"no Uniswap pools found among {', '.join(config.tokens)} on chain {self.chain_id}"
+            )
+        self.states = PoolStates(load_pools(self.rpc, self.pool_refs).values())
+        loaded_at = max(p.block_number for p in self.states.pools.values())
+        block = self.rpc.call("eth_getBlockByNumber", hex(loaded_at), False)
+        head = Head(
+            number=loaded_at,
+            hash=str(block["hash"]),
+            timestamp=int(block["timestamp"], 16),
+            base_fee=int(block.get("baseFeePerGas") or "0x0", 16),
+            gas_used=int(block["gasUsed"], 16),
+            gas_limit=int(block["gasLimit"], 16),
+        )
+        self.journal = Journal(config.journal_path)
+        listener = ChainListener(
+            config.ws_url,
+            config.rpc_url,
+            [r.address for r in self.pool_refs],
+            [list(TRACKED_TOPICS)],
+            start_block=loaded_at + 1,
+            max_connect_attempts=None if config.ws_url else 1,
+        )
+        self.pool_collector = PoolStateCollector(
+            listener,
+            self.states,
+            self.chain_id,
+            lambda: load_pools(self.rpc, self.pool_refs),
+            self._malformed,
+        )
+        self.mempool = MempoolWatcher(
+            config.ws_url,
+            config.rpc_url,
+            max_connect_attempts=None if config.ws_url else 1,
+            poll_interval=0.05,
+        )
+        self.strategy = BackrunStrategy(self.states, config.params, head, own_senders=[signer.address])
+        w3 = Web3(HTTPProvider(config.rpc_url, request_kwargs={"timeout": 30}))
+        client = ExecutorClient(w3, config.executor, signer)
+        relays = RelayFanout([RelayClient(url, relay_signer) for url in config.relay_urls])
+        self.executor = BundleExecutor(
+            client,
+            signer,
+            config.rpc_url,
+            relays,
+            self.journal,
+            self.chain_id,
+            blocks=config.blocks,
+            shadow=config.shadow,
+            min_net_profit=config.params.min_net_profit,
+        )
+        self.engine = Engine(
+            [self.pool_collector, PendingSwapCollector(self.mempool, self.chain_id)],
+            [self.strategy],
+            [self.executor],
+        )
+
+    def _malformed(self, log: LogEvent) -> None:
+        self.journal.record_error(
+            ErrorRecord(source="chain", kind="bad_log", message=f"malformed log from {log.address}",
+                        payload=log.data.hex(), chain_id=self.chain_id, block_number=log.block_number)
+        )  # fmt: skip
+
+    async def run(
+        self, duration_s: float | None = None, on_tick: Callable[[BackrunWatcher], None] | None = None
+    ) -> None:
+        """Run until `duration_s` passes (forever if None), Ctrl-C or a fatal error; always stops cleanly."""
+        ticker = asyncio.create_task(self._tick(on_tick)) if on_tick else None
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(duration_s):
+                    await self.executor.start()
+                    await self.engine.run()
+        finally:
+            if ticker:
+                ticker.cancel()
+            await self.engine.stop()  # closes the executor too, started or not
+            self.journal.close()
+
+    async def _tick(self, on_tick: Callable[[BackrunWatcher], None]) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            on_tick(self)
+
+    def stats(self) -> EngineStats:
+        return self.engine.stats()

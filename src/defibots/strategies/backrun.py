@@ -1,0 +1,277 @@
+"""Backruns: a pending router swap moves pools; arbitrage them back right after it, in the same block.
+
+Pure: a pending swap plus the current pool models in, at most one `BackrunAction` out. The victim's legs
+are decoded from its calldata (all legs of a multicall, so the prediction is all-or-nothing as the router
+is), applied to copies of the models (`protocols.uniswap_router.predict`), and a scratch copy of the
+arbitrage finder prices the cycles through the moved pools on the predicted states. The live models and
+the template finder are never changed.
+
+Backruns only: the action always puts the victim's own signed transaction first and ours after it; the
+strategy never looks for a trade to place before a user's transaction, and never backruns our own.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+
+from eth_typing import ChecksumAddress
+
+from defibots.chain.pool_address import v2_pair_address, v3_pool_address
+from defibots.chain.pool_sync import PoolStates
+from defibots.chain.router_calls import DecodeError, RouterCallDecoder, RouterKind, checksum_hex
+from defibots.engine import Action, Strategy
+from defibots.events import Event, NewBlock, PendingSwap, PendingTx
+from defibots.protocols.uniswap_router import Hop, PoolModel, Unpredictable, predict
+from defibots.protocols.uniswap_v3 import UniswapV3Pool
+from defibots.strategies.amm_arb import ArbFinder, ArbParams, Opportunity
+
+ELASTICITY = 2
+BASE_FEE_CHANGE_DENOMINATOR = 8
+
+
+def next_base_fee(base_fee: int, gas_used: int, gas_limit: int) -> int:
+    """EIP-1559 base fee of the block after one with these fields."""
+    target = gas_limit // ELASTICITY
+    if target == 0 or gas_used == target:
+        return base_fee
+    if gas_used > target:
+        return base_fee + max(1, base_fee * (gas_used - target) // target // BASE_FEE_CHANGE_DENOMINATOR)
+    return base_fee - base_fee * (target - gas_used) // target // BASE_FEE_CHANGE_DENOMINATOR
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The block a backrun builds on; the bundle targets the one after it."""
+
+    number: int
+    hash: str
+    timestamp: int
+    base_fee: int
+    gas_used: int = 0
+    gas_limit: int = 0
+
+    @property
+    def next_base_fee(self) -> int:
+        if not self.gas_limit:
+            return self.base_fee
+        return next_base_fee(self.base_fee, self.gas_used, self.gas_limit)
+
+    @classmethod
+    def of(cls, block: NewBlock) -> Head:
+        return cls(block.number, block.hash, block.timestamp, block.base_fee_per_gas or 0,
+                   block.gas_used, block.gas_limit)  # fmt: skip
+
+
+@dataclass(kw_only=True)
+class BackrunAction(Action):
+    """Bundle [victim, our executor tx] for `target_block`; ours pays the builder `builder_share_bps` of
+    the gross profit (Executor Payment.PROFIT_BPS)."""
+
+    opportunity: Opportunity
+    victim: PendingTx
+    victim_raw: bytes
+    builder_share_bps: int
+    state_block: int
+    target_block: int
+    base_fee: int
+    """Predicted base fee of the target block."""
+    priority_fee: int
+    moved_pools: tuple[str, ...] = field(default=())
+
+    @property
+    def builder_payment(self) -> int:
+        """Wei the executor sends to block.coinbase: gross * bps // 10_000, the contract's rounding."""
+        return self.opportunity.builder_payment
+
+    @property
+    def executor_profit(self) -> int:
+        """What `execute` returns and the executor's WETH balance gains: gross minus the builder payment."""
+        return self.opportunity.gross_profit - self.opportunity.builder_payment
+
+
+@dataclass(frozen=True, slots=True)
+class PoolToWarm:
+    """A tracked pool and what a swap through it reads, for loading it into a simulator ahead of time."""
+
+    address: str
+    protocol: str  # "v2" | "v3"
+    token0: str
+    token1: str
+    bitmap_words: tuple[int, ...] = ()  # V3: tickBitmap words around the current tick
+
+
+@dataclass(kw_only=True)
+class BackrunPrepare(Action):
+    """A new head: get the executor ready for bundles on top of it (simulator fork, nonce, pool state),
+    so the first victim of the slot does not pay for it."""
+
+    state_block: int
+    pools: tuple[PoolToWarm, ...] = ()
+
+
+@dataclass
+class BackrunStats:
+    pending_swaps: int = 0
+    duplicates: int = 0
+    no_raw: int = 0
+    own: int = 0
+    undecodable: int = 0
+    unpredictable: int = 0
+    victim_reverts: int = 0
+    no_opportunity: int = 0
+    actions: int = 0
+
+
+@lru_cache(maxsize=4096)
+def _pool_address(protocol: str, token_in: str, token_out: str, fee: int | None) -> ChecksumAddress:
+    if protocol == "v2":
+        return v2_pair_address(token_in, token_out)
+    assert fee is not None
+    return v3_pool_address(token_in, token_out, fee)
+
+
+class BackrunStrategy(Strategy):
+    """PendingSwap -> predicted post-state -> best arbitrage through the moved pools -> BackrunAction.
+
+    `params.builder_share_bps` is the builder's share of the gross profit and `params.priority_fee` the tip
+    our transaction pays per gas (both end up in the action, so the executor signs exactly what was priced).
+    """
+
+    def __init__(
+        self,
+        states: PoolStates,
+        params: ArbParams,
+        head: Head | None = None,
+        own_senders: Iterable[str] = (),
+        decoder: RouterCallDecoder | None = None,
+        seen_capacity: int = 10_000,
+    ) -> None:
+        self.states = states
+        self.params = params
+        self.head = head
+        self.own = {s.lower() for s in own_senders}
+        self.decoder = decoder or RouterCallDecoder()
+        self.finder = ArbFinder(states.pools, params)
+        self.stats = BackrunStats()
+        self.last: BackrunAction | None = None
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen_capacity = seen_capacity
+
+    @property
+    def name(self) -> str:
+        return "backrun"
+
+    async def process_event(self, event: Event) -> Sequence[Action]:
+        if isinstance(event, NewBlock):
+            if self.head is not None and event.number < self.head.number:
+                return ()
+            self.head = Head.of(event)
+            return (BackrunPrepare(state_block=event.number, pools=self.pools_to_warm()),)
+        if isinstance(event, PendingSwap):
+            action = self.plan(event)
+            return (action,) if action is not None else ()
+        return ()
+
+    def pools_to_warm(self) -> tuple[PoolToWarm, ...]:
+        out = []
+        for pool in self.states.pools.values():
+            if isinstance(pool, UniswapV3Pool):
+                word = (pool.tick // pool.tick_spacing) >> 8  # floor, as TickBitmap.position
+                words = (word - 1, word, word + 1)
+                out.append(PoolToWarm(pool.address, "v3", pool.token0, pool.token1, words))
+            else:
+                out.append(PoolToWarm(pool.address, "v2", pool.token0, pool.token1))
+        return tuple(out)
+
+    def plan(self, swap: PendingSwap) -> BackrunAction | None:
+        """The backrun of one pending swap (None when there is nothing to do, counted in `stats`)."""
+        tx = swap.tx
+        self.stats.pending_swaps += 1
+        key = tx.hash.lower()
+        if key in self._seen:  # one event per leg of a multicall; the whole tx is handled once
+            self.stats.duplicates += 1
+            return None
+        self._seen[key] = None
+        if len(self._seen) > self._seen_capacity:
+            self._seen.popitem(last=False)
+        if tx.sender.lower() in self.own:
+            self.stats.own += 1
+            return None
+        if tx.raw is None:
+            self.stats.no_raw += 1
+            return None
+        head = self.head
+        if head is None or tx.to is None:
+            self.stats.unpredictable += 1
+            return None
+        moved = self.predicted_states(tx, head)
+        if moved is None:
+            return None
+        target = head.number + 1
+        base_fee = head.next_base_fee
+        finder = self._scratch_finder(base_fee, target)
+        ranked = finder.update(moved, target)
+        if not ranked:
+            self.stats.no_opportunity += 1
+            return None
+        self.stats.actions += 1
+        self.last = BackrunAction(
+            opportunity=ranked[0],
+            victim=tx,
+            victim_raw=tx.raw,
+            builder_share_bps=self.params.builder_share_bps,
+            state_block=head.number,
+            target_block=target,
+            base_fee=base_fee,
+            priority_fee=self.params.priority_fee,
+            moved_pools=tuple(moved),
+        )
+        return self.last
+
+    def predicted_states(self, tx: PendingTx, head: Head) -> dict[str, PoolModel] | None:
+        """The pools the victim moves, as they will be right after it (None: unknown or it reverts)."""
+        assert tx.to is not None
+        found = self.decoder.routers.get(tx.to.lower())
+        try:
+            decoded = self.decoder.decode_calldata(tx.to, tx.input, checksum_hex(tx.sender), tx.value)
+        except DecodeError:
+            decoded = None
+        if decoded is None or found is None:
+            self.stats.undecodable += 1
+            return None
+        legs, _, previous_blockhash = decoded
+        if previous_blockhash is not None and previous_blockhash.lower() != head.hash.lower():
+            self.stats.victim_reverts += 1
+            return None
+        states = self.states
+
+        def resolve(hop: Hop) -> PoolModel | None:
+            return states.get(_pool_address(hop.protocol, hop.token_in, hop.token_out, hop.fee))
+
+        try:
+            prediction = predict(
+                legs,
+                resolve,
+                timestamp=head.timestamp + 1,
+                v2_output_from_balance=found[1] is RouterKind.V3_SWAP_ROUTER02,
+            )
+        except Unpredictable:
+            self.stats.unpredictable += 1
+            return None
+        if prediction.reverted or not prediction.states:
+            self.stats.victim_reverts += 1
+            return None
+        return prediction.states
+
+    def _scratch_finder(self, base_fee: int, target: int) -> ArbFinder:
+        """A copy of the template finder over the live models: shares the cycle index, owns its state."""
+        finder = copy.copy(self.finder)
+        finder.pools = dict(self.states.pools)
+        finder.best = {}
+        finder.params = replace(self.params, base_fee=base_fee)
+        finder.block_number = target
+        return finder
