@@ -1,20 +1,32 @@
-"""AMM model speed: V2 quotes per second and V3 exact-input swap latency versus pool size.
+"""AMM model speed: V2 quotes per second, V3 exact-input swap latency versus pool size, and the time to
+load 100 V3 pools with all their ticks from the devnet.
 
-Prints numbers only (no thresholds). The V3 pools are synthetic: nested positions centred on the
-price, so every spacing-aligned tick near the price is initialized; each timed swap crosses 8 of them.
-The growth ratio (10,000 vs 100 initialized ticks) shows the tick lookup walks the bitmap instead of
-scanning ticks. Run: .venv/bin/python scripts/bench_amm.py
+Prints numbers only (no thresholds). The V3 pools of the model timings are synthetic: nested positions
+centred on the price, so every spacing-aligned tick near the price is initialized; each timed swap
+crosses 8 of them. The growth ratio (10,000 vs 100 initialized ticks) shows the tick lookup walks the
+bitmap instead of scanning ticks. The loading bench starts a replica devnet, deploys 15 tokens, creates
+100 pools on their pairs (mainnet's fee tiers, a few NPM positions each) and times `load_v3_pools`.
+Run: .venv/bin/python scripts/bench_amm.py
 """
 
 from __future__ import annotations
 
 import gc
+import itertools
 import os
 import platform
+import random
+import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
+from defibots.chain import addresses as A
+from defibots.chain.pool_loader import load_v3_pools
+from defibots.chain.rpc import JsonRpc
+from defibots.devnet.node import Devnet, DevnetOptions
+from defibots.devnet.pool_factory import CreatedPool, DevnetPoolFactory, random_positions
 from defibots.protocols.uniswap_v2 import get_amount_out
 from defibots.protocols.uniswap_v3 import UniswapV3Pool, get_sqrt_ratio_at_tick
 
@@ -22,6 +34,11 @@ POOL_SIZES = (100, 2_000, 10_000)
 TICKS_CROSSED = 8
 SWAP_REPETITIONS = 5_000
 V2_QUOTES = 1_000_000
+LOADED_POOLS = 100
+NEW_TOKENS = 15  # 105 pairs
+FEE_MIX = (500, 3000, 100, 3000, 10000)
+POSITIONS_PER_POOL = 6
+LOAD_RUNS = 5
 
 
 def bench_v2_quotes_per_second(rounds: int = 5) -> float:
@@ -94,6 +111,72 @@ def bench_v3_swaps() -> dict[tuple[int, bool], tuple[float, float, int]]:
     return results
 
 
+def create_bench_pools(devnet: Devnet) -> list[CreatedPool]:
+    """100 initialized V3 pools with a few positions each, on pairs of freshly deployed tokens."""
+    rng = random.Random(100)
+    rpc = JsonRpc(devnet.http_url)
+    factory = DevnetPoolFactory(rpc, rpc.call("eth_accounts")[0])
+    tokens = factory.deploy_tokens([(f"Bench Token {i}", f"BENCH{i}", 18) for i in range(NEW_TOKENS)])
+    factory.mint_tokens(tokens, factory.sender, 2**200)
+    factory.approve(tokens, A.UNISWAP_V3_POSITION_MANAGER)
+    pairs = list(itertools.combinations(tokens, 2))[:LOADED_POOLS]
+    ticks = [rng.randint(-60_000, 60_000) for _ in pairs]
+    pools = factory.create_pools(
+        [
+            (a, b, FEE_MIX[i % len(FEE_MIX)], get_sqrt_ratio_at_tick(t))
+            for i, ((a, b), t) in enumerate(zip(pairs, ticks, strict=True))
+        ]
+    )
+    plan = [
+        (
+            pool,
+            random_positions(
+                rng, tick, pool.tick_spacing, POSITIONS_PER_POOL, (10**18, 10**21), 300 * pool.tick_spacing
+            ),
+        )
+        for pool, tick in zip(pools, ticks, strict=True)
+    ]
+    factory.add_positions_many(plan)
+    return pools
+
+
+@dataclass(frozen=True)
+class PoolLoading:
+    replica_start_s: float
+    setup_s: float
+    load_ms: list[float]
+    pools: int
+    ticks: int
+    wide_pools: int
+    """Pools with tick spacing > 1: the lens scans ~6,900 bitmap words for each spacing-1 pool."""
+    wide_load_ms: list[float]
+
+
+def bench_pool_loading() -> PoolLoading:
+    start = time.perf_counter()
+    with Devnet.start(DevnetOptions()) as devnet:
+        started = time.perf_counter() - start
+        pools = create_bench_pools(devnet)
+        setup = time.perf_counter() - start - started
+        rpc = JsonRpc(devnet.http_url)
+        addresses = [p.address for p in pools]
+        spacings = [p.tick_spacing for p in pools]
+        runs = []
+        for _ in range(LOAD_RUNS):
+            begin = time.perf_counter()
+            snapshots = load_v3_pools(rpc, addresses, spacings)
+            runs.append((time.perf_counter() - begin) * 1000)
+        wide = [(a, s) for a, s in zip(addresses, spacings, strict=True) if s > 1]
+        wide_runs = []
+        for _ in range(LOAD_RUNS):
+            begin = time.perf_counter()
+            load_v3_pools(rpc, [a for a, _ in wide], [s for _, s in wide])
+            wide_runs.append((time.perf_counter() - begin) * 1000)
+    return PoolLoading(
+        started, setup, runs, len(snapshots), sum(len(s.ticks) for s in snapshots), len(wide), wide_runs
+    )
+
+
 def main() -> None:
     print(
         f"python {platform.python_version()}  load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cpus"
@@ -119,6 +202,16 @@ def main() -> None:
     for zero_for_one, label in ((True, "token0 in"), (False, "token1 in")):
         growth = swaps[POOL_SIZES[-1], zero_for_one][0] / swaps[POOL_SIZES[0], zero_for_one][0]
         print(f"growth {POOL_SIZES[-1]:,} vs {POOL_SIZES[0]:,} ticks, median, {label}: {growth:.2f}x")
+    loading = bench_pool_loading()
+    mix = ", ".join(
+        f"{FEE_MIX.count(fee) * LOADED_POOLS // len(FEE_MIX)} x {fee}" for fee in sorted(set(FEE_MIX))
+    )
+    runs, wide = loading.load_ms, loading.wide_load_ms
+    print(f"load {loading.pools} V3 pools with all their ticks from the devnet ({mix} fee):")
+    print(f"  {loading.ticks:,} initialized ticks, median of {LOAD_RUNS}: {statistics.median(runs):.1f} ms"
+          f"  (min {min(runs):.1f}, max {max(runs):.1f})")  # fmt: skip
+    print(f"  the {loading.wide_pools} pools with tick spacing > 1 alone: {statistics.median(wide):.1f} ms")
+    print(f"  replica start {loading.replica_start_s:.2f} s, pools and positions {loading.setup_s:.2f} s")
 
 
 if __name__ == "__main__":

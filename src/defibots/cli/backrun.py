@@ -184,7 +184,7 @@ def backrun(
     keystore: Annotated[Path | None, typer.Option(help="Signer keystore (non-devnet chains).")] = None,
     key_env: Annotated[str | None, typer.Option(help="Env var holding the signer key.")] = None,
 ) -> None:
-    """Backrun pending swaps: predict the pools after each, bundle [victim, our arbitrage], send to relays."""
+    """Backrun pending swaps: predict the pools, bundle the victim then our arbitrage, send to relays."""
     from defibots.backrun_watch import BackrunWatcher
     from defibots.chain.rpc import JsonRpc
     from defibots.cli.bundle import relay_signer
