@@ -51,7 +51,10 @@ def demo(
     stop = threading.Event()
     noise_thread: threading.Thread | None = None
     try:
-        console.print(f"[green]replica up[/] at {devnet.http_url} (block {devnet.block_number()})")
+        console.print(
+            f"[green]replica up[/]: HTTP {devnet.http_url}  WS {devnet.ws_url}  "
+            f"chain id {devnet.chain_id}  block {devnet.block_number()}"
+        )
         record, _ = deploy_executor(DeployRequest(rpc=devnet.http_url, force=True))
         console.print(f"[green]executor deployed[/] at {record['address']} (owner {record['owner']})")
         noise = MarketNoise(devnet.http_url, devnet.accounts[5:], seed=seed)
