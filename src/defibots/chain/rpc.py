@@ -10,6 +10,7 @@ import itertools
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from typing import Any
 
 from defibots.errors import UserError
@@ -44,22 +45,32 @@ class JsonRpc:
         )
         return _result(reply, method)
 
-    def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
-        """Many calls in one round trip; results in the order given."""
-        if not calls:
-            return []
-        first = next(self._ids)
-        payload = [
-            {"jsonrpc": "2.0", "id": first + i, "method": method, "params": params}
-            for i, (method, params) in enumerate(calls)
+    def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
+        """Many calls in one round trip; results in the order given (the first error raises)."""
+        return [
+            _result(reply, method)
+            for reply, (method, _) in zip(self.batch_replies(calls), calls, strict=True)
         ]
-        for _ in range(len(calls) - 1):
-            next(self._ids)
-        replies = self._post(payload)
-        if not isinstance(replies, list):
-            return [_result(replies, calls[0][0])]
-        by_id = {r.get("id"): r for r in replies if isinstance(r, dict)}
-        return [_result(by_id.get(first + i), method) for i, (method, _) in enumerate(calls)]
+
+    def batch_replies(self, calls: Sequence[tuple[str, list[Any]]], chunk: int = 500) -> list[Any]:
+        """The raw reply objects (result or error) in the order given, `chunk` calls per round trip."""
+        out: list[Any] = []
+        for start in range(0, len(calls), chunk):
+            part = calls[start : start + chunk]
+            first = next(self._ids)
+            for _ in range(len(part) - 1):
+                next(self._ids)
+            payload = [
+                {"jsonrpc": "2.0", "id": first + i, "method": method, "params": params}
+                for i, (method, params) in enumerate(part)
+            ]
+            replies = self._post(payload)
+            if not isinstance(replies, list):  # a node answering a whole batch with one error object
+                out += [replies] * len(part)
+                continue
+            by_id = {r.get("id"): r for r in replies if isinstance(r, dict)}
+            out += [by_id.get(first + i) for i in range(len(part))]
+        return out
 
 
 def _result(reply: Any, method: str) -> Any:
