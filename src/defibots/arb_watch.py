@@ -205,6 +205,33 @@ def load_pools(rpc: JsonRpc, refs: list[PoolRef]) -> dict[str, PoolModel]:
     return models
 
 
+@dataclass
+class Market:
+    """What every watcher starts from: a checked RPC, the executor's presence, and the loaded pools."""
+
+    rpc: JsonRpc
+    chain_id: int
+    pool_refs: list[PoolRef]
+    states: PoolStates
+
+
+def open_market(
+    rpc_url: str, executor: str, tokens: tuple[str, ...], expected_chain_id: int | None
+) -> Market:
+    """Check chain id and executor, discover the pools among `tokens`, load them; UserError otherwise."""
+    addresses = [token(t).address for t in tokens]
+    rpc = JsonRpc(rpc_url)
+    chain_id = int(rpc.call("eth_chainId"), 16)
+    if expected_chain_id is not None and chain_id != expected_chain_id:
+        raise UserError(f"RPC {rpc_url} serves chain {chain_id}, but the config expects {expected_chain_id}")
+    if len(rpc.call("eth_getCode", executor, "latest")) <= 2:
+        raise UserError(f"no executor contract at {executor} (run `defibots deploy executor`)")
+    refs = discover_pools(rpc, addresses)
+    if not refs:
+        raise UserError(f"no Uniswap pools found among {', '.join(tokens)} on chain {chain_id}")
+    return Market(rpc, chain_id, refs, PoolStates(load_pools(rpc, refs).values()))
+
+
 class ArbWatcher:
     def __init__(self, config: WatchConfig, signer: LocalAccount) -> None:
         from web3 import HTTPProvider, Web3
@@ -212,28 +239,17 @@ class ArbWatcher:
         from defibots.execution.executor_client import ExecutorClient
 
         self.config = config
-        addresses = [token(t).address for t in config.tokens]
         markets = cex_markets(config.cex) if config.cex else ()
-        self.rpc = JsonRpc(config.rpc_url)
-        self.chain_id = int(self.rpc.call("eth_chainId"), 16)
-        if config.expected_chain_id is not None and self.chain_id != config.expected_chain_id:
-            expected = config.expected_chain_id
-            raise UserError(
-                f"RPC {config.rpc_url} serves chain {self.chain_id}, but the config expects {expected}"
-            )
-        if len(self.rpc.call("eth_getCode", config.executor, "latest")) <= 2:
-            raise UserError(f"no executor contract at {config.executor} (run `defibots deploy executor`)")
-        self.pool_refs = discover_pools(self.rpc, addresses)
-        if not self.pool_refs:
-            raise UserError(
-                f"no Uniswap pools found among {', '.join(config.tokens)} on chain {self.chain_id}"
-            )
-        self.states = PoolStates(load_pools(self.rpc, self.pool_refs).values())
-        for market in markets:
-            if not market_pools(self.states, market):
-                quotes = "/".join(q.symbol for q in market.quotes)
+        market = open_market(config.rpc_url, config.executor, config.tokens, config.expected_chain_id)
+        self.rpc, self.chain_id, self.pool_refs, self.states = (
+            market.rpc, market.chain_id, market.pool_refs, market.states
+        )  # fmt: skip
+        for cex_market in markets:
+            if not market_pools(self.states, cex_market):
+                quotes = "/".join(q.symbol for q in cex_market.quotes)
                 raise UserError(
-                    f"CEX symbol {market.symbol}: no tracked pool pairs {market.base.symbol} with {quotes} "
+                    f"CEX symbol {cex_market.symbol}: no tracked pool pairs {cex_market.base.symbol} "
+                    f"with {quotes} "
                     f"(tokens: {', '.join(config.tokens)})"
                 )
         self.journal = Journal(config.journal_path)

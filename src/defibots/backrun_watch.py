@@ -13,14 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from defibots.arb_watch import load_pools
-from defibots.chain.addresses import token
+from defibots.arb_watch import load_pools, open_market
 from defibots.chain.listener import ChainListener
 from defibots.chain.mempool import MempoolWatcher, bus_events
 from defibots.chain.pool_collector import PoolStateCollector
-from defibots.chain.pool_discovery import discover_pools
-from defibots.chain.pool_sync import TRACKED_TOPICS, PoolStates
-from defibots.chain.rpc import JsonRpc
+from defibots.chain.pool_sync import TRACKED_TOPICS
 from defibots.engine import Collector, Engine, EngineStats
 from defibots.errors import UserError
 from defibots.events import Event
@@ -78,21 +75,10 @@ class BackrunWatcher:
         if not config.relay_urls:
             raise UserError("a backrun needs at least one relay URL")
         self.config = config
-        self.rpc = JsonRpc(config.rpc_url)
-        self.chain_id = int(self.rpc.call("eth_chainId"), 16)
-        if config.expected_chain_id is not None and self.chain_id != config.expected_chain_id:
-            expected = config.expected_chain_id
-            raise UserError(
-                f"RPC {config.rpc_url} serves chain {self.chain_id}, but the config expects {expected}"
-            )
-        if len(self.rpc.call("eth_getCode", config.executor, "latest")) <= 2:
-            raise UserError(f"no executor contract at {config.executor} (run `defibots deploy executor`)")
-        self.pool_refs = discover_pools(self.rpc, [token(t).address for t in config.tokens])
-        if not self.pool_refs:
-            raise UserError(
-                f"no Uniswap pools found among {', '.join(config.tokens)} on chain {self.chain_id}"
-            )
-        self.states = PoolStates(load_pools(self.rpc, self.pool_refs).values())
+        market = open_market(config.rpc_url, config.executor, config.tokens, config.expected_chain_id)
+        self.rpc, self.chain_id, self.pool_refs, self.states = (
+            market.rpc, market.chain_id, market.pool_refs, market.states
+        )  # fmt: skip
         loaded_at = max(p.block_number for p in self.states.pools.values())
         block = self.rpc.call("eth_getBlockByNumber", hex(loaded_at), False)
         head = Head(

@@ -29,8 +29,7 @@ from defibots.events import BookTop, Event, NewBlock, PoolsUpdated
 from defibots.protocols import ContractRevert
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
-from defibots.protocols.uniswap_v3.tick_math import MAX_SQRT_RATIO, MIN_SQRT_RATIO
-from defibots.strategies.amm_arb import HOP_GAS, TX_BASE_GAS, PoolModel, quote
+from defibots.strategies.amm_arb import HOP_GAS, TX_BASE_GAS, PoolModel, quote, search_limit
 
 Direction = Literal["sell_amm_buy_cex", "buy_amm_sell_cex"]
 DIRECTIONS: tuple[Direction, ...] = ("sell_amm_buy_cex", "buy_amm_sell_cex")
@@ -142,14 +141,7 @@ def buy_exact(pool: PoolModel, token_in: str, amount_out: int) -> int:
         if isinstance(pool, UniswapV2Pair):
             return pool.get_amount_in(token_in, amount_out)
         zero_for_one = pool.zero_for_one(token_in)
-        sqrt_p = pool.sqrt_price_x96
-        # the same search limit as amm_arb.quote: a fill moving the price past ~2x is never worth pricing
-        limit = (
-            max(sqrt_p * 7 // 10, MIN_SQRT_RATIO + 1)
-            if zero_for_one
-            else min(sqrt_p * 10 // 7, MAX_SQRT_RATIO - 1)
-        )
-        result = pool.swap(zero_for_one, -amount_out, limit)
+        result = pool.swap(zero_for_one, -amount_out, search_limit(pool, zero_for_one))
         return result.amount_in if result.amount_out == amount_out else 0
     except ContractRevert:
         return 0
