@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from defibots.arb_watch import load_pools, open_market
+from defibots.arb_watch import journal_bad_log, load_pools, open_market
 from defibots.chain.listener import ChainListener
 from defibots.chain.mempool import MempoolWatcher, bus_events
 from defibots.chain.pool_collector import PoolStateCollector
 from defibots.chain.pool_sync import TRACKED_TOPICS
+from defibots.chain.router_calls import DecodeError
 from defibots.engine import Collector, Engine, EngineStats
 from defibots.errors import UserError
 from defibots.events import Event
@@ -110,6 +111,7 @@ class BackrunWatcher:
             config.rpc_url,
             max_connect_attempts=None if config.ws_url else 1,
             poll_interval=0.05,
+            on_decode_error=self._bad_tx,
         )
         self.strategy = BackrunStrategy(self.states, config.params, head, own_senders=[signer.address])
         w3 = Web3(HTTPProvider(config.rpc_url, request_kwargs={"timeout": 30}))
@@ -133,9 +135,13 @@ class BackrunWatcher:
         )
 
     def _malformed(self, log: LogEvent) -> None:
+        journal_bad_log(self.journal, self.chain_id, log)
+
+    def _bad_tx(self, tx: Mapping[str, Any], error: DecodeError) -> None:
+        """A router call that cannot be what the router executes: counted by the watcher, kept here."""
         self.journal.record_error(
-            ErrorRecord(source="chain", kind="bad_log", message=f"malformed log from {log.address}",
-                        payload=log.data.hex(), chain_id=self.chain_id, block_number=log.block_number)
+            ErrorRecord(source="mempool", kind="malformed_tx", message=str(error),
+                        payload=str(tx.get("input", ""))[:20_000], chain_id=self.chain_id)
         )  # fmt: skip
 
     async def run(

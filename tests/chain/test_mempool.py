@@ -97,7 +97,13 @@ async def test_pending_router_swaps_are_decoded_with_raw_bytes(node: AnvilNode) 
     # pending before the watcher connects: picked up by the txpool backfill
     h1 = send_unlocked(node, A.UNISWAP_V3_SWAP_ROUTER02, MULTICALL, value=10**18)
     send_unlocked(node, WETH, EXACT_IN_SINGLE)  # not a router: ignored
-    watcher = MempoolWatcher(node.ws_url, node.http_url, backoff=FAST)
+    bad: list[tuple[str, str]] = []
+    watcher = MempoolWatcher(
+        node.ws_url,
+        node.http_url,
+        backoff=FAST,
+        on_decode_error=lambda tx, err: bad.append((tx["input"], str(err))),
+    )
     stream = watcher.swaps()
     try:
         (first,) = await take(stream, 1)
@@ -152,6 +158,8 @@ async def test_pending_router_swaps_are_decoded_with_raw_bytes(node: AnvilNode) 
 
     stats = watcher.stats
     assert (stats.swaps, stats.not_swaps, stats.decode_errors, stats.backfilled) == (3, 1, 1, 1)
+    # the malformed router call was handed to the watcher's owner (who journals it), and decoding went on
+    assert len(bad) == 1 and bad[0][0] == "0x" + EXACT_IN_SINGLE[:-7].hex() and "truncated" in bad[0][1]
     assert (stats.raw_rebuilt, stats.raw_fetched, stats.raw_missing) == (3, 0, 0)
     assert stats.malformed_messages == 0 and stats.mode == "ws"
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from typing import Any
@@ -130,9 +130,11 @@ class MempoolWatcher:
         fetch_raw: bool = True,
         seen_capacity: int = 100_000,
         fetch_batch: int = 100,
+        on_decode_error: Callable[[Mapping[str, Any], DecodeError], None] | None = None,
     ) -> None:
         if ws_url is None and http_url is None:
             raise UserError("the mempool watcher needs a websocket or an HTTP RPC URL")
+        self.on_decode_error = on_decode_error
         self.ws_url = ws_url
         self.http_url = http_url
         self.decoder = RouterCallDecoder(routers)
@@ -280,8 +282,10 @@ class MempoolWatcher:
             self.stats.router_txs += 1
             try:
                 swap = self.decoder.decode_transaction(tx)
-            except DecodeError:
+            except DecodeError as exc:
                 self.stats.decode_errors += 1
+                if self.on_decode_error is not None:
+                    self.on_decode_error(tx, exc)
                 continue
             if swap is None:
                 self.stats.not_swaps += 1
