@@ -1,4 +1,4 @@
-"""Find the Uniswap V2 pairs and V3 pools among a token set by asking the factories (one batched call)."""
+"""Find Uniswap V2 pairs and V3 pools: among a token set via the factories, or as they are created (logs)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
-from eth_utils import to_checksum_address
+from eth_utils import keccak, to_checksum_address
 
 from defibots.chain.addresses import UNISWAP_V2_FACTORY, UNISWAP_V3_FACTORY, V3_FEE_TICK_SPACING
 from defibots.chain.calldata import calldata
@@ -48,4 +48,38 @@ def discover_pools(
         address = "0x" + str(raw)[-40:] if isinstance(raw, str) and len(raw) >= 42 else ZERO
         if int(address, 16) != 0:
             found.append(PoolRef(protocol, to_checksum_address(address), t0, t1, fee))
+    return found
+
+
+PAIR_CREATED = "0x" + keccak(text="PairCreated(address,address,address,uint256)").hex()
+POOL_CREATED = "0x" + keccak(text="PoolCreated(address,address,uint24,int24,address)").hex()
+
+
+def pools_created(
+    rpc: JsonRpc, from_block: int, to_block: int, tokens: Sequence[str] | None = None, max_range: int = 10_000
+) -> list[PoolRef]:
+    """Pairs and pools the factories created in a block range (PairCreated / PoolCreated logs), optionally
+    only those between two of `tokens`: how a watcher learns of markets that appear while it runs."""
+    wanted = {t.lower() for t in tokens} if tokens is not None else None
+    found: list[PoolRef] = []
+    for start in range(from_block, to_block + 1, max_range):
+        end = min(to_block, start + max_range - 1)
+        factories = [UNISWAP_V2_FACTORY, UNISWAP_V3_FACTORY]
+        flt = {
+            "fromBlock": hex(start),
+            "toBlock": hex(end),
+            "address": factories,
+            "topics": [[PAIR_CREATED, POOL_CREATED]],
+        }
+        logs = rpc.call("eth_getLogs", flt)
+        for log in logs:
+            topics, data = log["topics"], bytes.fromhex(log["data"][2:])
+            t0, t1 = (to_checksum_address("0x" + t[-40:]) for t in topics[1:3])
+            if wanted is not None and not (t0.lower() in wanted and t1.lower() in wanted):
+                continue
+            if topics[0] == PAIR_CREATED:
+                found.append(PoolRef("v2", to_checksum_address(data[12:32]), t0, t1, 3000))
+            else:
+                fee = int(topics[3], 16)
+                found.append(PoolRef("v3", to_checksum_address(data[44:64]), t0, t1, fee))
     return found
