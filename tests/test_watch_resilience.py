@@ -19,7 +19,8 @@ from web3 import HTTPProvider, Web3
 
 from defibots.arb_watch import ArbWatcher, WatchConfig, load_pools
 from defibots.chain.addresses import TOKENS
-from defibots.chain.listener import Backoff, BlockHeader, ChainEvent, ChainListener, LogEvent, Reorg
+from defibots.chain.async_rpc import Backoff
+from defibots.chain.listener import BlockHeader, ChainEvent, ChainListener, LogEvent, Reorg
 from defibots.chain.pool_sync import TRACKED_TOPICS
 from defibots.chain.rpc import JsonRpc
 from defibots.devnet.anvil import AnvilConfig, AnvilNode, free_port

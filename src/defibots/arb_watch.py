@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from defibots.chain.addresses import TOKENS, token
-from defibots.chain.listener import ChainListener, RpcConnectionError, WsRpc
+from defibots.chain.async_rpc import RpcConnectionError, WsRpc
+from defibots.chain.listener import ChainListener
 from defibots.chain.pool_collector import PoolStateCollector
 from defibots.chain.pool_discovery import PoolRef, discover_pools
 from defibots.chain.pool_loader import load_v2_pairs, load_v3_pools

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from eth_utils import keccak, to_checksum_address
 
+from defibots.chain.async_rpc import Backoff
 from defibots.chain.listener import (
-    Backoff,
     BlockHeader,
     ChainEvent,
     ChainListener,

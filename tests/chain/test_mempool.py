@@ -15,7 +15,7 @@ from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
 from defibots.chain import addresses as A
-from defibots.chain.listener import Backoff
+from defibots.chain.async_rpc import Backoff
 from defibots.chain.mempool import MempoolWatcher, bus_events, rebuild_raw_transaction
 from defibots.chain.router_calls import PendingSwap, RouterKind, SwapHop
 from defibots.devnet.anvil import AnvilConfig, AnvilNode

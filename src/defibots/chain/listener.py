@@ -1,11 +1,6 @@
 """Chain listener: new blocks and tracked pool logs as an ordered stream of typed events.
 
-Transport: the `websockets` library with a small JSON-RPC multiplexer (WsRpc), not web3's AsyncWeb3
-WebSocketProvider. The listener has to own the connection's life cycle (reconnect with bounded backoff,
-backfill, one request channel shared with the subscriptions), see every raw frame (a malformed message is
-counted and skipped, never raised out of a provider's internal reader) and keep header and log
-notifications in arrival order across both subscriptions; web3's provider hides the first two behind its
-own retry and formatting layers. HTTP (polling fallback, aiohttp) uses the same small interface.
+Transport: chain/async_rpc.py (websocket JSON-RPC multiplexer, HTTP polling fallback, reconnects).
 
 Guarantees of `ChainListener.events()`:
 - a BlockHeader for every canonical block from the start block on, each exactly once per branch, in
@@ -22,24 +17,26 @@ still emitted once, and counted in `stats.late_logs`.
 from __future__ import annotations
 
 import asyncio
-import json
-from collections import OrderedDict, deque
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
-from itertools import count
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
-import aiohttp
 from eth_typing import ChecksumAddress
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from defibots import events
+from defibots.chain.async_rpc import (
+    AsyncJsonRpc,
+    Backoff,
+    HttpRpc,
+    RpcConnectionError,
+    RpcReplyError,
+    WsRpc,
+    reconnecting,
+)
 from defibots.chain.router_calls import checksum_hex
 from defibots.errors import UserError
-
-T = TypeVar("T")
 
 # ---------------------------------------------------------------------------------------------------------
 # Events
@@ -79,248 +76,6 @@ class Reorg:
 
 
 ChainEvent = BlockHeader | LogEvent | Reorg
-
-
-# ---------------------------------------------------------------------------------------------------------
-# JSON-RPC transports
-
-
-class RpcConnectionError(Exception):
-    """The transport failed (refused, closed, timed out): reconnect and backfill."""
-
-
-class RpcReplyError(Exception):
-    """The node answered with a JSON-RPC error object."""
-
-    def __init__(self, method: str, error: Any) -> None:
-        message = error.get("message", error) if isinstance(error, dict) else error
-        super().__init__(f"{method}: {message}")
-        self.method = method
-        self.error = error
-
-
-class AsyncJsonRpc(Protocol):
-    async def call(self, method: str, params: list[Any]) -> Any: ...
-
-    async def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]: ...
-
-
-def _request(request_id: int, method: str, params: list[Any]) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
-
-
-def _result(method: str, reply: Any) -> Any:
-    if not isinstance(reply, dict):
-        raise RpcConnectionError(f"{method}: malformed reply")
-    if reply.get("error") is not None:
-        raise RpcReplyError(method, reply["error"])
-    return reply.get("result")
-
-
-class HttpRpc:
-    """JSON-RPC over HTTP POST (aiohttp), with batches."""
-
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
-        self.url = url
-        self.timeout = timeout
-        self._session: aiohttp.ClientSession | None = None
-        self._ids = count(1)
-
-    async def _post(self, body: Any) -> Any:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
-        try:
-            async with self._session.post(self.url, json=body) as response:
-                text = await response.read()
-            return json.loads(text)
-        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-            raise RpcConnectionError(f"{self.url}: {type(exc).__name__}: {exc}") from None
-
-    async def call(self, method: str, params: list[Any]) -> Any:
-        body = _request(next(self._ids), method, params)
-        return _result(method, await self._post(body))
-
-    async def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
-        if not calls:
-            return []
-        ids = [next(self._ids) for _ in calls]
-        body = [_request(i, m, p) for i, (m, p) in zip(ids, calls, strict=True)]
-        replies = await self._post(body)
-        if not isinstance(replies, list):
-            return [_result(calls[0][0], replies)]  # a node answering a batch with one error object
-        by_id = {r.get("id"): r for r in replies if isinstance(r, dict)}
-        return [_result(m, by_id.get(i)) for i, (m, _) in zip(ids, calls, strict=True)]
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-
-WS_MAX_MESSAGE = 64 * 1024 * 1024
-
-
-class WsRpc:
-    """One websocket: requests matched to replies by id, subscription notifications queued in arrival order.
-
-    The queue is unbounded on purpose: a bounded one would block the reader, and with it the replies the
-    consumer may be awaiting. Back-pressure belongs to the engine's bounded queues downstream.
-    """
-
-    def __init__(
-        self, connection: ClientConnection, url: str, timeout: float, on_malformed: Callable[[], None]
-    ) -> None:
-        self.url = url
-        self.timeout = timeout
-        self.on_malformed = on_malformed
-        self._ws = connection
-        self._ids = count(1)
-        self._pending: dict[int, asyncio.Future[Any]] = {}
-        self._notifications: deque[tuple[str, Any]] = deque()
-        self._wakeup = asyncio.Event()
-        self._closed: str | None = None
-        self._reader = asyncio.create_task(self._read_loop())
-
-    @classmethod
-    async def connect(
-        cls, url: str, timeout: float = 10.0, on_malformed: Callable[[], None] | None = None
-    ) -> WsRpc:
-        try:
-            connection = await connect(
-                url,
-                proxy=None,
-                compression=None,
-                max_size=WS_MAX_MESSAGE,
-                open_timeout=timeout,
-                close_timeout=2.0,
-            )
-        except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
-            raise RpcConnectionError(f"{url}: {type(exc).__name__}: {exc}") from None
-        return cls(connection, url, timeout, on_malformed or (lambda: None))
-
-    async def _read_loop(self) -> None:
-        reason = "connection closed"
-        try:
-            async for message in self._ws:
-                self._dispatch(message)
-        except ConnectionClosed as exc:
-            reason = f"connection closed ({exc})"
-        finally:
-            self._closed = reason
-            for future in self._pending.values():
-                if not future.done():
-                    future.set_exception(RpcConnectionError(f"{self.url}: {reason}"))
-            self._pending.clear()
-            self._wakeup.set()
-
-    def _dispatch(self, message: str | bytes) -> None:
-        try:
-            decoded = json.loads(message)
-        except ValueError:
-            self.on_malformed()
-            return
-        for item in decoded if isinstance(decoded, list) else (decoded,):
-            self._dispatch_one(item)
-
-    def _dispatch_one(self, item: Any) -> None:
-        if not isinstance(item, dict):
-            self.on_malformed()
-            return
-        if item.get("method") == "eth_subscription":
-            params = item.get("params")
-            if (
-                isinstance(params, dict)
-                and isinstance(params.get("subscription"), str)
-                and ("result" in params)
-            ):
-                self._notifications.append((params["subscription"], params["result"]))
-                self._wakeup.set()
-            else:
-                self.on_malformed()
-            return
-        future = self._pending.pop(item["id"], None) if isinstance(item.get("id"), int) else None
-        if future is None:
-            self.on_malformed()  # no request waits for it (or a reply after its timeout)
-        elif not future.done():
-            future.set_result(item)
-
-    async def _send(self, body: Any, ids: list[int]) -> list[asyncio.Future[Any]]:
-        if self._closed is not None:
-            raise RpcConnectionError(f"{self.url}: {self._closed}")
-        loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in ids]
-        self._pending.update(zip(ids, futures, strict=True))
-        try:
-            await self._ws.send(json.dumps(body))
-        except ConnectionClosed as exc:
-            raise RpcConnectionError(f"{self.url}: connection closed ({exc})") from None
-        return futures
-
-    async def _wait(self, futures: list[asyncio.Future[Any]], ids: list[int]) -> list[Any]:
-        try:
-            return list(await asyncio.wait_for(asyncio.gather(*futures), self.timeout))
-        except TimeoutError:
-            for i in ids:
-                self._pending.pop(i, None)
-            raise RpcConnectionError(f"{self.url}: no reply within {self.timeout:g}s") from None
-
-    async def call(self, method: str, params: list[Any]) -> Any:
-        ids = [next(self._ids)]
-        futures = await self._send(_request(ids[0], method, params), ids)
-        return _result(method, (await self._wait(futures, ids))[0])
-
-    async def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
-        if not calls:
-            return []
-        ids = [next(self._ids) for _ in calls]
-        body = [_request(i, m, p) for i, (m, p) in zip(ids, calls, strict=True)]
-        replies = await self._wait(await self._send(body, ids), ids)
-        return [_result(m, r) for (m, _), r in zip(calls, replies, strict=True)]
-
-    async def subscribe(self, *params: Any) -> str:
-        subscription = await self.call("eth_subscribe", list(params))
-        if not isinstance(subscription, str):
-            raise RpcReplyError("eth_subscribe", f"unexpected subscription id {subscription!r}")
-        return subscription
-
-    async def next_notification(self) -> tuple[str, Any]:
-        """The oldest queued notification; raises RpcConnectionError once the connection is gone."""
-        while True:
-            if self._notifications:
-                return self._notifications.popleft()
-            if self._closed is not None:
-                raise RpcConnectionError(f"{self.url}: {self._closed}")
-            self._wakeup.clear()
-            await self._wakeup.wait()
-
-    def queued_notifications(self, limit: int) -> list[tuple[str, Any]]:
-        """Up to `limit` notifications already received, without waiting (for batching follow-up calls)."""
-        out: list[tuple[str, Any]] = []
-        while self._notifications and len(out) < limit:
-            out.append(self._notifications.popleft())
-        return out
-
-    async def close(self) -> None:
-        self._reader.cancel()
-        await asyncio.gather(self._ws.close(), self._reader, return_exceptions=True)
-
-
-@dataclass
-class Backoff:
-    """Exponential reconnect delay, bounded by `maximum`; reset after a successful (re)connect."""
-
-    initial: float = 0.1
-    maximum: float = 5.0
-    factor: float = 2.0
-    _next: float = field(default=0.0, init=False)
-
-    def next_delay(self) -> float:
-        delay = self._next or self.initial
-        self._next = min(delay * self.factor, self.maximum)
-        return delay
-
-    def reset(self) -> None:
-        self._next = 0.0
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -412,68 +167,6 @@ class _ChainMoved(Exception):
 
 MAX_SYNC_ATTEMPTS = 8
 HEADER_BATCH = 100
-
-
-class StreamSource(Protocol):
-    """What `reconnecting` needs of a listener or mempool watcher."""
-
-    ws_url: str | None
-    http_url: str | None
-    request_timeout: float
-    backoff: Backoff
-    max_connect_attempts: int | None
-
-    @property
-    def stats(self) -> Any: ...  # has .mode and .reconnects
-
-
-async def reconnecting(
-    source: StreamSource,
-    session: Callable[[WsRpc], AsyncGenerator[T, None]],
-    poll: Callable[[], AsyncGenerator[T, None]],
-    on_malformed: Callable[[], None],
-    on_disconnect: Callable[[], None],
-) -> AsyncGenerator[T, None]:
-    """Websocket sessions with bounded-backoff reconnects; HTTP polling if the first connect is refused.
-
-    Each new session is expected to catch up on what the previous one missed (backfill).
-    """
-    if source.ws_url is None:
-        async with aclosing(poll()) as polled:
-            async for item in polled:
-                yield item
-        return
-    ever_connected = False
-    attempts = 0
-    while True:
-        try:
-            ws = await WsRpc.connect(source.ws_url, source.request_timeout, on_malformed)
-        except RpcConnectionError as exc:
-            if not ever_connected and source.http_url is not None:
-                source.stats.mode = "http"
-                async with aclosing(poll()) as polled:
-                    async for item in polled:
-                        yield item
-                return
-            attempts += 1
-            if source.max_connect_attempts is not None and attempts >= source.max_connect_attempts:
-                raise UserError(f"cannot reach {source.ws_url} after {attempts} attempts: {exc}") from None
-            await asyncio.sleep(source.backoff.next_delay())
-            continue
-        if ever_connected:
-            source.stats.reconnects += 1
-        ever_connected = True
-        attempts = 0
-        try:
-            async with aclosing(session(ws)) as stream:
-                async for item in stream:
-                    yield item
-        except (RpcConnectionError, RpcReplyError):
-            pass  # reconnect below; the next session catches up on what was missed
-        finally:
-            await ws.close()
-            on_disconnect()
-        await asyncio.sleep(source.backoff.next_delay())
 
 
 class ChainListener:

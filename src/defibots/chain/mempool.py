@@ -26,7 +26,7 @@ from eth_account.typed_transactions import TypedTransaction
 from eth_utils import keccak
 
 from defibots import events
-from defibots.chain.listener import (
+from defibots.chain.async_rpc import (
     AsyncJsonRpc,
     Backoff,
     HttpRpc,
