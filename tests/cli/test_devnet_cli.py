@@ -101,3 +101,15 @@ def test_corrupt_cache_is_rebuilt(tmp_path: Path, replica: Devnet, monkeypatch: 
     assert cache.stat().st_size > 1_000_000
     with Devnet.start(DevnetOptions()) as node:
         assert not node.rebuilt
+
+
+def test_missing_toolchain_is_one_line(tmp_path: Path) -> None:
+    """A checkout where `make setup` never ran: no anvil binary, no artifacts."""
+    root = tmp_path / "checkout"
+    root.mkdir()
+    (root / "package.json").write_text("{}")
+    (root / "foundry.toml").write_text("")
+    env = dict(os.environ, DEFIBOTS_ROOT=str(root), DEFIBOTS_STATE_DIR=str(tmp_path / "state"))
+    for args in (["devnet", "up", "--detach", "--port", str(free_port())], ["devnet", "exec", "--", "true"]):
+        result = subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=60)
+        assert_one_line_error(result, "run `make setup` first")
