@@ -23,11 +23,11 @@ from collections.abc import Awaitable, Callable
 
 from eth_account import Account
 
+from defibots.chain.async_rpc import HttpRpc
 from defibots.devnet.anvil import AnvilConfig, AnvilNode
 from defibots.devnet.node import dev_accounts
 from defibots.devnet.relay import LocalRelay
 from defibots.execution.bundles import Bundle, FeeDefaults, TxRequest, sign_request
-from defibots.execution.node_rpc import NodeRPC
 from defibots.execution.relay_client import RelayClient
 from defibots.execution.simulation import BUILDER_COINBASE, AnvilSimulator
 
@@ -93,8 +93,8 @@ async def main(iterations: int) -> None:
             },
             "latest",
         ]
-        async with NodeRPC(node.http_url) as rpc:
-            await measure("eth_simulateV1_raw", iterations, lambda: rpc.call("eth_simulateV1", *params))
+        async with HttpRpc(node.http_url) as rpc:
+            await measure("eth_simulateV1_raw", iterations, lambda: rpc.call("eth_simulateV1", params))
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:

@@ -25,6 +25,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 
 from defibots.chain.addresses import TOKENS, UNISWAP_V2_ROUTER02, UNISWAP_V3_SWAP_ROUTER
+from defibots.chain.async_rpc import HttpRpc
 from defibots.devnet.anvil import AnvilConfig, AnvilNode, rpc_call
 from defibots.devnet.node import Devnet, dev_accounts
 from defibots.devnet.relay import LocalRelay
@@ -32,7 +33,6 @@ from defibots.errors import UserError
 from defibots.execution.bundles import Bundle, FeeDefaults, SignedTx, TxRequest, sign_request
 from defibots.execution.flashbots_auth import SIGNATURE_HEADER, sign_body
 from defibots.execution.inclusion import InclusionStatus, InclusionTracker
-from defibots.execution.node_rpc import NodeRPC
 from defibots.execution.relay_client import RelayClient, RelayError
 from defibots.execution.simulation import BUILDER_COINBASE, AnvilSimulator, SimulationResult, token_transfers
 from defibots.paths import project_root
@@ -534,7 +534,7 @@ async def test_mev_send_bundle_backrun_and_inclusion_tracking(
     bundle = Bundle((victim, ours), target)
     assert answer == {"bundleHash": bundle.bundle_hash_hex}
     await relay.build_block()
-    async with NodeRPC(chain.url) as rpc:
+    async with HttpRpc(chain.url) as rpc:
         result = await InclusionTracker(rpc, poll_interval=0.01).track(
             bundle, [target, target + 1], our_senders=[ours.sender]
         )
@@ -582,7 +582,7 @@ async def test_inclusion_tracker_conflicts_and_misses(
     await client.send_bundle(missed)
     await relay.build_block()
     await relay.build_block()
-    async with NodeRPC(chain.url) as rpc:
+    async with HttpRpc(chain.url) as rpc:
         tracker = InclusionTracker(rpc, poll_interval=0.01)
         nonce_clash = await tracker.track(late, [target + 1], our_senders=[alice.address])
         victim_alone = await tracker.track(backrun, [target, target + 1], our_senders=[failing.sender])

@@ -3,7 +3,8 @@
 `websockets` with a small JSON-RPC multiplexer (WsRpc), not web3's AsyncWeb3 WebSocketProvider: the
 watchers must own the connection's life cycle (reconnect with bounded backoff, backfill, one request
 channel shared with subscriptions) and see every raw frame (a malformed message is counted and skipped,
-never raised out of a provider's internal reader). HTTP (polling fallback, aiohttp) has the same interface.
+never raised out of a provider's internal reader). HTTP (aiohttp) has the same interface; it is also the
+bundle pipeline's node client (simulator, local relay, inclusion tracking).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from itertools import count
+from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
 import aiohttp
@@ -29,18 +31,36 @@ T = TypeVar("T")
 # JSON-RPC transports
 
 
-class RpcConnectionError(Exception):
-    """The transport failed (refused, closed, timed out): reconnect and backfill."""
+class RpcConnectionError(UserError):
+    """The transport failed (refused, closed, timed out, not JSON).
+
+    Watchers reconnect and backfill on it; anywhere else it is the user's node being unreachable, hence a
+    one-line UserError.
+    """
 
 
 class RpcReplyError(Exception):
-    """The node answered with a JSON-RPC error object."""
+    """The node answered with a JSON-RPC error object (code, message and data as it sent them)."""
 
-    def __init__(self, method: str, error: Any) -> None:
-        message = error.get("message", error) if isinstance(error, dict) else error
+    def __init__(self, method: str, code: int | None, message: str, data: Any = None) -> None:
         super().__init__(f"{method}: {message}")
         self.method = method
-        self.error = error
+        self.code = code
+        self.message = message
+        self.data = data
+
+    @classmethod
+    def from_reply(cls, method: str, reply: Any) -> RpcReplyError:
+        error = reply.get("error") if isinstance(reply, dict) else None
+        if not isinstance(error, dict):
+            return cls(method, None, str(error if error is not None else reply))
+        code = error.get("code")
+        return cls(
+            method,
+            code if isinstance(code, int) else None,
+            str(error.get("message", error)),
+            error.get("data"),
+        )
 
 
 class AsyncJsonRpc(Protocol):
@@ -49,56 +69,113 @@ class AsyncJsonRpc(Protocol):
     async def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]: ...
 
 
-def _request(request_id: int, method: str, params: list[Any]) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+def _request(request_id: int, method: str, params: Sequence[Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": list(params)}
 
 
 def _result(method: str, reply: Any) -> Any:
     if not isinstance(reply, dict):
         raise RpcConnectionError(f"{method}: malformed reply")
+    return _reply_value(method, reply, raising=True)
+
+
+def _reply_value(method: str, reply: dict[str, Any], raising: bool) -> Any:
+    """The result of one reply object, or its error (raised, or returned when not `raising`)."""
     if reply.get("error") is not None:
-        raise RpcReplyError(method, reply["error"])
-    return reply.get("result")
+        error = RpcReplyError.from_reply(method, reply)
+    elif "result" not in reply:
+        error = RpcReplyError(method, None, f"malformed reply {str(reply)[:80]}")
+    else:
+        return reply["result"]
+    if raising:
+        raise error
+    return error
+
+
+def to_int(value: Any) -> int:
+    """A JSON-RPC quantity ("0x1a", or an int some nodes send) as an int."""
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        return int(value, 16) if value.startswith(("0x", "0X")) else int(value)
+    raise ValueError(f"not a quantity: {value!r}")
 
 
 class HttpRpc:
-    """JSON-RPC over HTTP POST (aiohttp), with batches."""
+    """JSON-RPC over HTTP POST (aiohttp) with batches: the watchers' polling fallback and the bundle pipeline.
 
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
+    One keep-alive session and JSON-RPC batches keep the simulator's many small calls per block to a few
+    milliseconds. Owns its aiohttp session unless one is passed in.
+    """
+
+    def __init__(self, url: str, timeout: float = 30.0, session: aiohttp.ClientSession | None = None) -> None:
         self.url = url
-        self.timeout = timeout
-        self._session: aiohttp.ClientSession | None = None
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session = session
+        self._owns_session = session is None
         self._ids = count(1)
 
-    async def _post(self, body: Any) -> Any:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+    async def _post(self, payload: Any) -> Any:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self.timeout)
+            self._owns_session = True
+        body = json.dumps(payload, separators=(",", ":")).encode()
         try:
-            async with self._session.post(self.url, json=body) as response:
+            async with self._session.post(
+                self.url, data=body, headers={"Content-Type": "application/json"}, timeout=self.timeout
+            ) as response:
                 text = await response.read()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise RpcConnectionError(
+                f"cannot reach node at {self.url}: {exc.__class__.__name__} {exc}"
+            ) from None
+        try:
             return json.loads(text)
-        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-            raise RpcConnectionError(f"{self.url}: {type(exc).__name__}: {exc}") from None
+        except ValueError:
+            raise RpcConnectionError(f"node at {self.url} answered non-JSON: {text[:80]!r}") from None
 
-    async def call(self, method: str, params: list[Any]) -> Any:
-        body = _request(next(self._ids), method, params)
-        return _result(method, await self._post(body))
+    async def call(self, method: str, params: Sequence[Any] = ()) -> Any:
+        return _result(method, await self._post(_request(next(self._ids), method, params)))
 
-    async def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
+    async def batch_replies(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """Send calls in one request; each answer is the result or an RpcReplyError instance (not raised)."""
         if not calls:
             return []
         ids = [next(self._ids) for _ in calls]
-        body = [_request(i, m, p) for i, (m, p) in zip(ids, calls, strict=True)]
-        replies = await self._post(body)
+        replies = await self._post([_request(i, m, p) for i, (m, p) in zip(ids, calls, strict=True)])
         if not isinstance(replies, list):
-            return [_result(calls[0][0], replies)]  # a node answering a batch with one error object
-        by_id = {r.get("id"): r for r in replies if isinstance(r, dict)}
-        return [_result(m, by_id.get(i)) for i, (m, _) in zip(ids, calls, strict=True)]
+            error = RpcReplyError.from_reply("batch", replies)  # some nodes answer a batch with one error
+            return [error for _ in calls]
+        by_id = {reply.get("id"): reply for reply in replies if isinstance(reply, dict)}
+        out: list[Any] = []
+        for i, (method, _) in zip(ids, calls, strict=True):
+            reply = by_id.get(i)
+            if reply is None:
+                out.append(RpcReplyError(method, None, "no answer in batch"))
+            else:
+                out.append(_reply_value(method, reply, raising=False))
+        return out
+
+    async def batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """Like batch_replies, but raise the first error."""
+        results = await self.batch_replies(calls)
+        for result in results:
+            if isinstance(result, RpcReplyError):
+                raise result
+        return results
 
     async def close(self) -> None:
-        if self._session is not None:
+        if self._session is not None and self._owns_session:
             await self._session.close()
-            self._session = None
+        self._session = None
+
+    async def __aenter__(self) -> HttpRpc:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
 
 
 WS_MAX_MESSAGE = 64 * 1024 * 1024
@@ -224,7 +301,7 @@ class WsRpc:
     async def subscribe(self, *params: Any) -> str:
         subscription = await self.call("eth_subscribe", list(params))
         if not isinstance(subscription, str):
-            raise RpcReplyError("eth_subscribe", f"unexpected subscription id {subscription!r}")
+            raise RpcReplyError("eth_subscribe", None, f"unexpected subscription id {subscription!r}")
         return subscription
 
     async def next_notification(self) -> tuple[str, Any]:

@@ -26,6 +26,7 @@ from eth_account.signers.local import LocalAccount
 from rich.console import Console
 from rich.table import Table
 
+from defibots.chain.async_rpc import HttpRpc, RpcReplyError, to_int
 from defibots.config import Settings, load_settings
 from defibots.devnet.node import default_rpc_url, pid_alive
 from defibots.errors import UserError
@@ -40,7 +41,6 @@ from defibots.execution.bundles import (
 )
 from defibots.execution.flashbots_auth import load_relay_signer
 from defibots.execution.inclusion import InclusionResult, InclusionStatus, InclusionTracker, StageTimes
-from defibots.execution.node_rpc import NodeRPC, NodeRPCError, to_int
 from defibots.execution.relay_client import RelayClient, RelayFanout
 from defibots.execution.simulation import AnvilSimulator, BundleSimulationError, SimulationResult
 from defibots.paths import state_dir
@@ -129,7 +129,7 @@ class Prepared:
 
 
 async def prepare(
-    rpc: NodeRPC,
+    rpc: HttpRpc,
     spec: BundleFile,
     signer: LocalAccount | None,
     watch: Sequence[str],
@@ -139,9 +139,9 @@ async def prepare(
     """Sign what needs signing for the next block and decide whose balances count."""
     try:
         chain_id = to_int(await rpc.call("eth_chainId"))
-        head = await rpc.call("eth_getBlockByNumber", "latest", False)
-        upcoming = await rpc.call("eth_getBlockByNumber", "pending", False)
-    except NodeRPCError as exc:
+        head = await rpc.call("eth_getBlockByNumber", ["latest", False])
+        upcoming = await rpc.call("eth_getBlockByNumber", ["pending", False])
+    except RpcReplyError as exc:
         raise UserError(f"node at {rpc.url} failed: {exc.message}") from None
     if spec.needs_key and signer is None:
         raise UserError(
@@ -150,7 +150,7 @@ async def prepare(
     pending_nonce = None
     estimates: dict[TxRequest, int] = {}
     if signer is not None and spec.needs_key:
-        pending_nonce = to_int(await rpc.call("eth_getTransactionCount", signer.address, "pending"))
+        pending_nonce = to_int(await rpc.call("eth_getTransactionCount", [signer.address, "pending"]))
         for i, entry in enumerate(spec.entries):
             if isinstance(entry, TxRequest) and entry.gas is None:
                 estimates[entry] = await _estimate(rpc, signer.address, entry, i)
@@ -170,13 +170,13 @@ async def prepare(
     return Prepared(bundle, head, chain_id, signer, who, when)
 
 
-async def _estimate(rpc: NodeRPC, sender: str, request: TxRequest, index: int) -> int:
+async def _estimate(rpc: HttpRpc, sender: str, request: TxRequest, index: int) -> int:
     call: dict[str, Any] = {"from": sender, "data": "0x" + request.data.hex(), "value": hex(request.value)}
     if request.to is not None:
         call["to"] = request.to
     try:
-        gas = to_int(await rpc.call("eth_estimateGas", call))
-    except NodeRPCError as exc:
+        gas = to_int(await rpc.call("eth_estimateGas", [call]))
+    except RpcReplyError as exc:
         raise UserError(
             f'txs[{index}]: gas estimation failed ({exc.message}); give "gas" in the file '
             "(txs that depend on earlier bundle txs cannot be estimated alone)"
@@ -275,7 +275,7 @@ def simulate(
     signer = funds_account(key_env, settings) if spec.needs_key else None
 
     async def go() -> SimulationResult:
-        async with NodeRPC(url) as node:
+        async with HttpRpc(url) as node:
             prepared = await prepare(node, spec, signer, watch or [], settings, timestamp)
         result = await run_simulation(url, prepared, in_place)
         if as_json:
@@ -414,7 +414,7 @@ def send(
     auth = relay_signer(urls, settings)
 
     async def go() -> InclusionResult | None:
-        async with NodeRPC(url) as node:
+        async with HttpRpc(url) as node:
             prepared = await prepare(node, spec, signer, watch or [], settings, None)
         stages.mark("signed")
         stages.mark("decided")
@@ -456,7 +456,7 @@ def send(
         typer.echo(prepared.bundle.bundle_hash_hex)
         if not wait:
             return None
-        async with NodeRPC(url) as node:
+        async with HttpRpc(url) as node:
             tracker = InclusionTracker(node)
             return await tracker.track(prepared.bundle, targets, ours or None, stages, timeout=timeout)
 
@@ -485,7 +485,7 @@ def status(
     )
 
     async def go() -> InclusionResult:
-        async with NodeRPC(url) as node:
+        async with HttpRpc(url) as node:
             tracker = InclusionTracker(node)
             result = InclusionResult(bundle.bundle_hash_hex, tuple(targets))
             for number in targets:

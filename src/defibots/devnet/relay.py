@@ -30,6 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
+from defibots.chain.async_rpc import HttpRpc, RpcReplyError, to_int
 from defibots.devnet.anvil import free_port
 from defibots.execution.bundles import (
     Bundle,
@@ -39,7 +40,6 @@ from defibots.execution.bundles import (
     parse_quantity,
 )
 from defibots.execution.flashbots_auth import SIGNATURE_HEADER, SignatureError, verify_header
-from defibots.execution.node_rpc import NodeRPC, NodeRPCError, to_int
 from defibots.execution.simulation import (
     BUILDER_COINBASE,
     AnvilSimulator,
@@ -110,7 +110,7 @@ class LocalRelay:
         self.port = port or free_port(host)
         self.block_time = block_time
         self.coinbase = coinbase
-        self.rpc = NodeRPC(node_url)
+        self.rpc = HttpRpc(node_url)
         self.simulator = AnvilSimulator(node_url, fork=True, coinbase=coinbase)
         self.bundles: list[QueuedBundle] = []
         self.history: dict[str, list[QueuedBundle]] = {}
@@ -139,9 +139,9 @@ class LocalRelay:
         automine = bool(await self.rpc.call("anvil_getAutomine"))
         interval = to_int(await self.rpc.call("anvil_getIntervalMining") or 0)
         self._restore_mining = (automine, interval)
-        await self.rpc.call("evm_setAutomine", False)
-        await self.rpc.call("evm_setIntervalMining", 0)
-        await self.rpc.call("anvil_setCoinbase", self.coinbase)
+        await self.rpc.call("evm_setAutomine", [False])
+        await self.rpc.call("evm_setIntervalMining", [0])
+        await self.rpc.call("anvil_setCoinbase", [self.coinbase])
         self._chain_id = to_int(await self.rpc.call("eth_chainId"))
         await self.simulator.start()
         app = web.Application(client_max_size=2 * 1024 * 1024)
@@ -166,9 +166,9 @@ class LocalRelay:
         if self._restore_mining is not None:
             automine, interval = self._restore_mining
             with contextlib.suppress(Exception):
-                await self.rpc.call("evm_setAutomine", automine)
+                await self.rpc.call("evm_setAutomine", [automine])
                 if interval:
-                    await self.rpc.call("evm_setIntervalMining", interval)
+                    await self.rpc.call("evm_setIntervalMining", [interval])
         await self.rpc.close()
 
     async def __aenter__(self) -> LocalRelay:
@@ -291,7 +291,7 @@ class LocalRelay:
             if "tx" in item:
                 tx = SignedTx.decode(parse_hex_bytes(item["tx"], f"body[{i}].tx"))
             elif "hash" in item:
-                raw = await self.rpc.call("eth_getRawTransactionByHash", item["hash"])
+                raw = await self.rpc.call("eth_getRawTransactionByHash", [item["hash"]])
                 if not raw:
                     raise RPCFailure(
                         INVALID_PARAMS, f"body[{i}].hash {item['hash']} is not a pending transaction"
@@ -334,7 +334,7 @@ class LocalRelay:
             )
         except BundleSimulationError as exc:
             raise RPCFailure(SERVER_ERROR, str(exc)) from None
-        except NodeRPCError as exc:
+        except RpcReplyError as exc:
             raise RPCFailure(SERVER_ERROR, exc.message) from None
         return result.call_bundle_response()
 
@@ -354,13 +354,13 @@ class LocalRelay:
                 next_at = loop.time() + block_time
 
     async def next_timestamp(self) -> int:
-        head = await self.rpc.call("eth_getBlockByNumber", "latest", False)
+        head = await self.rpc.call("eth_getBlockByNumber", ["latest", False])
         return max(to_int(head["timestamp"]) + 1, int(time.time()))
 
     async def build_block(self, timestamp: int | None = None) -> BlockReport:
         """Build and mine the next devnet block: accepted bundles on top, then the public mempool."""
         async with self._build_lock:
-            head = await self.rpc.call("eth_getBlockByNumber", "latest", False)
+            head = await self.rpc.call("eth_getBlockByNumber", ["latest", False])
             parent = to_int(head["number"])
             target = parent + 1
             when = (
@@ -376,12 +376,12 @@ class LocalRelay:
             public = await stash_pool(self.rpc)
             for tx in txs:
                 try:
-                    await self.rpc.call("eth_sendRawTransaction", tx.raw_hex)
-                except NodeRPCError as exc:  # the fork said it was fine; report, don't crash the slot
+                    await self.rpc.call("eth_sendRawTransaction", [tx.raw_hex])
+                except RpcReplyError as exc:  # the fork said it was fine; report, don't crash the slot
                     log.error("local relay: devnet refused bundle tx %s: %s", tx.hash_hex, exc.message)
             await restore_pool(self.rpc, public)
-            await self.rpc.call("evm_mine", {"timestamp": when})
-            block = await self.rpc.call("eth_getBlockByNumber", hex(target), False)
+            await self.rpc.call("evm_mine", [{"timestamp": when}])
+            block = await self.rpc.call("eth_getBlockByNumber", [hex(target), False])
             hashes = list(block["transactions"])
             order_ok = hashes[: len(txs)] == [tx.hash_hex for tx in txs]
             if not order_ok:

@@ -29,6 +29,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
 from defibots.chain.addresses import TOKENS
+from defibots.chain.async_rpc import HttpRpc, RpcReplyError, to_int
 from defibots.chain.calldata import calldata
 from defibots.engine import Action, Executor
 from defibots.execution.bundles import (
@@ -41,7 +42,6 @@ from defibots.execution.bundles import (
 )
 from defibots.execution.executor_client import ExecutorClient
 from defibots.execution.inclusion import InclusionResult, InclusionStatus, InclusionTracker, StageTimes
-from defibots.execution.node_rpc import NodeRPC, NodeRPCError, to_int
 from defibots.execution.public_tx import TOKENS_BY_ADDRESS, describe, route_for
 from defibots.execution.relay_client import RelayFanout, SendOutcome
 from defibots.execution.route import Payment, Route
@@ -152,7 +152,7 @@ class BundleExecutor(Executor):
         self.client = client
         self.signer = signer
         self.node_url = node_url
-        self.node = NodeRPC(node_url)
+        self.node = HttpRpc(node_url)
         self.relays = relays
         self.journal = journal
         self.chain_id = chain_id
@@ -167,7 +167,7 @@ class BundleExecutor(Executor):
         self.results: list[InclusionResult] = []
         self._nonce: tuple[int, int] | None = None  # (state block, our next nonce after it)
         self._warmed = 0
-        self._fork_rpc: NodeRPC | None = None
+        self._fork_rpc: HttpRpc | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -199,7 +199,7 @@ class BundleExecutor(Executor):
         stages.mark("signed")
         try:
             sim = await self.simulator.simulate(prepared.bundle, watch=[self.client.address])
-        except (BundleSimulationError, NodeRPCError) as exc:
+        except (BundleSimulationError, RpcReplyError) as exc:
             action.stamps.mark("simulated")
             self.stats.stale += 1
             self._record_sim(action, opp_id, False, 0, 0, f"stale: {exc}")
@@ -324,13 +324,13 @@ class BundleExecutor(Executor):
                 data = calldata("balanceOf(address)", pool.address)
                 calls.append(("eth_call", [{"to": token, "data": data}, "latest"]))
         if self._fork_rpc is None or self._fork_rpc.url != self.simulator.node_url:
-            self._fork_rpc = NodeRPC(self.simulator.node_url)
-        await self._fork_rpc.batch(calls)
+            self._fork_rpc = HttpRpc(self.simulator.node_url)
+        await self._fork_rpc.batch_replies(calls)
 
     async def _next_nonce(self, state_block: int) -> int:
         """Our nonce for the block after `state_block` (one query per block; bundles that miss use none)."""
         if self._nonce is None or self._nonce[0] != state_block:
-            count = to_int(await self.node.call("eth_getTransactionCount", self.signer.address, "latest"))
+            count = to_int(await self.node.call("eth_getTransactionCount", [self.signer.address, "latest"]))
             self._nonce = (state_block, count)
         return self._nonce[1]
 
@@ -380,7 +380,7 @@ class BundleExecutor(Executor):
                 )  # fmt: skip
             return
         ours = prepared.ours.hash_hex
-        receipt, header, before, after, trace = await self.node.batch(
+        receipt, header, before, after, trace = await self.node.batch_replies(
             [
                 ("eth_getTransactionReceipt", [ours]),
                 ("eth_getBlockByNumber", [hex(block), False]),
@@ -390,7 +390,7 @@ class BundleExecutor(Executor):
             ]
         )
         for answer in (receipt, header, before, after):
-            if isinstance(answer, NodeRPCError):
+            if isinstance(answer, RpcReplyError):
                 raise answer
         gas_used, price = to_int(receipt["gasUsed"]), to_int(receipt["effectiveGasPrice"])
         self.journal.record_receipt(

@@ -21,8 +21,8 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
+from defibots.chain.async_rpc import HttpRpc, RpcReplyError, to_int
 from defibots.execution.bundles import Bundle
-from defibots.execution.node_rpc import NodeRPC, NodeRPCError, to_int
 
 STAGES = ("trigger", "decided", "simulated", "signed", "sent", "included")
 
@@ -126,7 +126,7 @@ class InclusionResult:
 class InclusionTracker:
     """Reads target blocks from a node (polling; cheap on a local node, fine at 12 s slots)."""
 
-    def __init__(self, rpc: NodeRPC, poll_interval: float = 0.25) -> None:
+    def __init__(self, rpc: HttpRpc, poll_interval: float = 0.25) -> None:
         self.rpc = rpc
         self.poll_interval = poll_interval
 
@@ -134,7 +134,7 @@ class InclusionTracker:
         self, bundle: Bundle, block_number: int, our_senders: Iterable[str] | None = None
     ) -> BlockOutcome | None:
         """The outcome in one block, or None when that block does not exist yet."""
-        block = await self.rpc.call("eth_getBlockByNumber", hex(block_number), True)
+        block = await self.rpc.call("eth_getBlockByNumber", [hex(block_number), True])
         if block is None:
             return None
         ours = _ours(bundle, our_senders)
@@ -177,9 +177,11 @@ class InclusionTracker:
             if tx.hash_hex in position:
                 return f"our tx {tx.hash_hex} landed outside the bundle"
         senders = sorted({tx.sender for tx in bundle.txs if tx.sender in ours})
-        counts = await self.rpc.batch([("eth_getTransactionCount", [s, hex(block_number)]) for s in senders])
+        counts = await self.rpc.batch_replies(
+            [("eth_getTransactionCount", [s, hex(block_number)]) for s in senders]
+        )
         next_nonce = {
-            s: to_int(c) for s, c in zip(senders, counts, strict=True) if not isinstance(c, NodeRPCError)
+            s: to_int(c) for s, c in zip(senders, counts, strict=True) if not isinstance(c, RpcReplyError)
         }
         for tx in bundle.txs:
             if tx.sender in next_nonce and next_nonce[tx.sender] > tx.nonce:
@@ -189,7 +191,7 @@ class InclusionTracker:
                 continue
             if tx.hash_hex in position:
                 return f"victim tx {tx.hash_hex} landed without the bundle"
-            receipt = await self.rpc.call("eth_getTransactionReceipt", tx.hash_hex)
+            receipt = await self.rpc.call("eth_getTransactionReceipt", [tx.hash_hex])
             if receipt is not None and to_int(receipt["blockNumber"]) <= block_number:
                 landed = to_int(receipt["blockNumber"])
                 return f"victim tx {tx.hash_hex} landed in block {landed} without the bundle"
@@ -208,7 +210,7 @@ class InclusionTracker:
         result = InclusionResult(bundle.bundle_hash_hex, targets, stages=stages or StageTimes())
         senders = list(our_senders) if our_senders is not None else None
         if targets and targets[0] > 0:
-            parent = await self.rpc.call("eth_getBlockByNumber", hex(targets[0] - 1), False)
+            parent = await self.rpc.call("eth_getBlockByNumber", [hex(targets[0] - 1), False])
             if parent is not None:
                 result.slot_start = to_int(parent["timestamp"])
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -221,7 +223,7 @@ class InclusionTracker:
                         return result
                     await asyncio.sleep(self.poll_interval)
                 elif result.slot_start is None and number > 0:
-                    parent = await self.rpc.call("eth_getBlockByNumber", hex(number - 1), False)
+                    parent = await self.rpc.call("eth_getBlockByNumber", [hex(number - 1), False])
                     result.slot_start = to_int(parent["timestamp"]) if parent else None
             result.outcomes[number] = outcome
             if outcome.status is InclusionStatus.INCLUDED:

@@ -25,10 +25,10 @@ from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
 
 from defibots.chain.addresses import TOKENS
+from defibots.chain.async_rpc import HttpRpc, RpcReplyError, to_int
 from defibots.devnet.anvil import AnvilConfig, AnvilNode
 from defibots.errors import UserError
 from defibots.execution.bundles import Bundle, SignedTx
-from defibots.execution.node_rpc import NodeRPC, NodeRPCError, to_int
 
 BUILDER_COINBASE = str(to_checksum_address("0x0000000000000000000000000000000000c0ffee"))
 """Fee recipient of simulated blocks and of the local relay's blocks, so coinbase diffs are measurable."""
@@ -218,9 +218,9 @@ class AnvilSimulator:
         self.fork = fork
         self.coinbase = str(to_checksum_address(coinbase))
         self.log_path = log_path
-        self.upstream = NodeRPC(upstream_url)
+        self.upstream = HttpRpc(upstream_url)
         self._node: AnvilNode | None = None
-        self._rpc: NodeRPC | None = None
+        self._rpc: HttpRpc | None = None
         self._lock = asyncio.Lock()
         self._fork_at: tuple[int, str] | None = None
 
@@ -239,14 +239,14 @@ class AnvilSimulator:
             node = AnvilNode(config, self.log_path)
             await asyncio.to_thread(node.start, 60.0)
             self._node = node
-            self._rpc = NodeRPC(node.http_url)
-            block = await self._rpc.call("eth_getBlockByNumber", "latest", False)
+            self._rpc = HttpRpc(node.http_url)
+            block = await self._rpc.call("eth_getBlockByNumber", ["latest", False])
             self._fork_at = (to_int(block["number"]), block["hash"])
         else:
-            self._rpc = NodeRPC(self.upstream_url)
+            self._rpc = HttpRpc(self.upstream_url)
             await check_fifo_anvil(self._rpc, self.upstream_url)
         if self.fork:
-            await self._rpc.call("anvil_setCoinbase", self.coinbase)
+            await self._rpc.call("anvil_setCoinbase", [self.coinbase])
         return self
 
     async def close(self) -> None:
@@ -264,29 +264,31 @@ class AnvilSimulator:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _prepare_fork(self, rpc: NodeRPC, state_block: int | None) -> int | None:
+    async def _prepare_fork(self, rpc: HttpRpc, state_block: int | None) -> int | None:
         """Point the private fork at the wanted upstream block unless it is there already.
 
         Returns the upstream's own base fee for the next block when simulating on its head: anvil's
         next base fee is not always the EIP-1559 formula (right after genesis, or after
         anvil_setNextBlockBaseFeePerGas), and the fork must use the value the upstream will use.
         """
-        latest, pending = await self.upstream.batch_strict(
+        latest, pending = await self.upstream.batch(
             [("eth_getBlockByNumber", ["latest", False]), ("eth_getBlockByNumber", ["pending", False])]
         )
         head = to_int(latest["number"])
         number = state_block if state_block is not None else head
         block = (
-            latest if number == head else await self.upstream.call("eth_getBlockByNumber", hex(number), False)
+            latest
+            if number == head
+            else await self.upstream.call("eth_getBlockByNumber", [hex(number), False])
         )
         if block is None:
             raise BundleSimulationError(f"state block {number} not found at {self.upstream_url}")
         if self._fork_at != (number, block["hash"]):
             await rpc.call(
-                "anvil_reset", {"forking": {"jsonRpcUrl": self.upstream_url, "blockNumber": number}}
+                "anvil_reset", [{"forking": {"jsonRpcUrl": self.upstream_url, "blockNumber": number}}]
             )
-            await rpc.call("evm_setAutomine", False)
-            await rpc.call("anvil_setCoinbase", self.coinbase)
+            await rpc.call("evm_setAutomine", [False])
+            await rpc.call("anvil_setCoinbase", [self.coinbase])
             self._fork_at = (number, block["hash"])
         if number == head and isinstance(pending, dict) and pending.get("baseFeePerGas"):
             return to_int(pending["baseFeePerGas"])
@@ -321,10 +323,10 @@ class AnvilSimulator:
             next_base_fee = None
             if self.fork:
                 next_base_fee = await self._prepare_fork(rpc, state_block)
-                parent = await rpc.call("eth_getBlockByNumber", "latest", False)
+                parent = await rpc.call("eth_getBlockByNumber", ["latest", False])
                 restore = self.coinbase if coinbase else None
             else:
-                parent, node_coinbase = await rpc.batch_strict(
+                parent, node_coinbase = await rpc.batch(
                     [("eth_getBlockByNumber", ["latest", False]), ("eth_coinbase", [])]
                 )
                 restore = str(node_coinbase)  # leave the node's own fee recipient as it was
@@ -345,11 +347,11 @@ class AnvilSimulator:
             )
 
 
-async def check_fifo_anvil(rpc: NodeRPC, url: str) -> None:
+async def check_fifo_anvil(rpc: HttpRpc, url: str) -> None:
     """In-place simulation and the local relay need an anvil that keeps arrival order in blocks."""
     try:
         info = await rpc.call("anvil_nodeInfo")
-    except NodeRPCError:
+    except RpcReplyError:
         raise UserError(f"{url} is not an anvil node; simulate on a fork instead") from None
     order = str(info.get("transactionOrder", "")).lower()
     if order != "fifo":
@@ -359,7 +361,7 @@ async def check_fifo_anvil(rpc: NodeRPC, url: str) -> None:
         )
 
 
-async def stash_pool(rpc: NodeRPC) -> list[str]:
+async def stash_pool(rpc: HttpRpc) -> list[str]:
     """Raw bytes of every pending and queued pool tx (nonce order per sender); then empty the pool."""
     content = await rpc.call("txpool_content")
     hashes: list[tuple[int, str, str]] = []
@@ -370,19 +372,19 @@ async def stash_pool(rpc: NodeRPC) -> list[str]:
     if not hashes:
         return []
     hashes.sort(key=lambda item: (item[1], item[0]))
-    raws = await rpc.batch([("eth_getRawTransactionByHash", [h]) for _, _, h in hashes])
+    raws = await rpc.batch_replies([("eth_getRawTransactionByHash", [h]) for _, _, h in hashes])
     await rpc.call("anvil_dropAllTransactions")
     return [raw for raw in raws if isinstance(raw, str)]
 
 
-async def restore_pool(rpc: NodeRPC, raws: Sequence[str]) -> None:
+async def restore_pool(rpc: HttpRpc, raws: Sequence[str]) -> None:
     for raw in raws:
-        with contextlib.suppress(NodeRPCError):
-            await rpc.call("eth_sendRawTransaction", raw)
+        with contextlib.suppress(RpcReplyError):
+            await rpc.call("eth_sendRawTransaction", [raw])
 
 
 async def _mine_and_revert(
-    rpc: NodeRPC,
+    rpc: HttpRpc,
     bundle: Bundle,
     parent: dict[str, Any],
     timestamp: int | None,
@@ -404,16 +406,16 @@ async def _mine_and_revert(
         if stash_pool:
             stashed = await _stash(rpc)
         if restore_coinbase is not None:
-            await rpc.call("anvil_setCoinbase", coinbase)
+            await rpc.call("anvil_setCoinbase", [coinbase])
         if next_base_fee is not None:
-            await rpc.call("anvil_setNextBlockBaseFeePerGas", hex(next_base_fee))
-        before = await rpc.batch_strict([("eth_getBalance", [a, "latest"]) for a in watched])
+            await rpc.call("anvil_setNextBlockBaseFeePerGas", [hex(next_base_fee)])
+        before = await rpc.batch([("eth_getBalance", [a, "latest"]) for a in watched])
         for i, tx in enumerate(bundle.txs):
             try:
-                await rpc.call("eth_sendRawTransaction", tx.raw_hex)
-            except NodeRPCError as exc:
+                await rpc.call("eth_sendRawTransaction", [tx.raw_hex])
+            except RpcReplyError as exc:
                 raise BundleSimulationError(f"tx {i} {tx.hash_hex}: {exc.message}") from None
-        mined = await rpc.call("evm_mine_detailed", {"timestamp": when})
+        mined = await rpc.call("evm_mine_detailed", [{"timestamp": when}])
         block = mined[0]
         block_hashes = [t["hash"] if isinstance(t, dict) else t for t in block["transactions"]]
         for i, tx in enumerate(bundle.txs):
@@ -427,12 +429,12 @@ async def _mine_and_revert(
             ("debug_traceBlockByNumber", [number, _PRESTATE_DIFF]),
         ]
         calls += [("eth_getBalance", [a, number]) for a in watched]
-        receipts, traces, *after = await rpc.batch_strict(calls)
+        receipts, traces, *after = await rpc.batch(calls)
         outputs = {t["hash"]: t for t in block["transactions"] if isinstance(t, dict)}
         failed = [r["transactionHash"] for r in receipts[: len(bundle.txs)] if to_int(r["status"]) == 0]
         errors: dict[str, str] = {}
         if failed:
-            call_traces = await rpc.batch(
+            call_traces = await rpc.batch_replies(
                 [("debug_traceTransaction", [h, {"tracer": "callTracer"}]) for h in failed]
             )
             for tx_hash, trace in zip(failed, call_traces, strict=True):
@@ -462,14 +464,14 @@ async def _mine_and_revert(
             token_changes=token_changes,
         )
     finally:
-        await rpc.call("evm_revert", snapshot)
+        await rpc.call("evm_revert", [snapshot])
         if restore_coinbase is not None:
-            await rpc.call("anvil_setCoinbase", restore_coinbase)
+            await rpc.call("anvil_setCoinbase", [restore_coinbase])
         if stashed:
             await restore_pool(rpc, stashed)
 
 
-async def _stash(rpc: NodeRPC) -> list[str]:
+async def _stash(rpc: HttpRpc) -> list[str]:
     status = await rpc.call("txpool_status")
     if to_int(status.get("pending", 0)) == 0 and to_int(status.get("queued", 0)) == 0:
         return []
