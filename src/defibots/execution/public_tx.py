@@ -9,6 +9,7 @@ Blocking web3 calls run in a worker thread; the journal is only touched from the
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass, field
 
 from eth_abi import decode as abi_decode
@@ -147,7 +148,10 @@ class PublicTxExecutor(Executor):
         token = opp.cycle.base
         before_block = await asyncio.to_thread(lambda: self.client.w3.eth.block_number)
         try:
-            receipt = await asyncio.to_thread(self.client.execute, route)
+            # with an access list when it lowers the estimate (~1.7k gas on a 2-hop route)
+            receipt = await asyncio.to_thread(
+                functools.partial(self.client.execute, route, use_access_list=True)
+            )
         except ExecutorRevert as exc:
             self.stats.reverted += 1
             self.stats.last_error = str(exc)
