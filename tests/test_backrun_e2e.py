@@ -24,7 +24,7 @@ from defibots.arb_watch import load_pools
 from defibots.backrun_watch import BackrunConfig, BackrunWatcher
 from defibots.chain.addresses import TOKENS, UNISWAP_V2_ROUTER02
 from defibots.chain.calldata import calldata
-from defibots.chain.mempool import bus_events, rebuild_raw_transaction
+from defibots.chain.mempool import bus_event, rebuild_raw_transaction
 from defibots.chain.pool_discovery import discover_pools
 from defibots.chain.pool_sync import PoolStates
 from defibots.chain.router_calls import RouterCallDecoder
@@ -201,7 +201,7 @@ def test_nothing_is_sent_unless_the_simulation_matches_the_prediction(
             pending = call(url, "eth_getTransactionByHash", tx_hash)
             decoded = RouterCallDecoder().decode_transaction(pending, rebuild_raw_transaction(pending))
             assert decoded is not None
-            action = strategy.plan(bus_events(decoded, 31337)[0])
+            action = strategy.plan(bus_event(decoded, 31337))
             assert action is not None
             off_by_one = replace(
                 action, opportunity=replace(action.opportunity, amount_out=action.opportunity.amount_out + 1)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from defibots.arb_watch import journal_bad_log, load_pools, open_market
 from defibots.chain.listener import ChainListener
-from defibots.chain.mempool import MempoolWatcher, bus_events
+from defibots.chain.mempool import MempoolWatcher, bus_event
 from defibots.chain.pool_collector import PoolStateCollector
 from defibots.chain.pool_sync import TRACKED_TOPICS
 from defibots.chain.router_calls import DecodeError
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 
 class PendingSwapCollector(Collector):
-    """Pending router swaps from the mempool as bus events (one per leg, sharing the transaction)."""
+    """Pending router swaps from the mempool as bus events (one per transaction, with all its legs)."""
 
     def __init__(self, watcher: MempoolWatcher, chain_id: int) -> None:
         self.watcher = watcher
@@ -48,8 +48,7 @@ class PendingSwapCollector(Collector):
     async def events(self) -> AsyncIterator[Event]:
         async with aclosing(self.watcher.swaps()) as swaps:
             async for swap in swaps:
-                for event in bus_events(swap, self.chain_id):
-                    yield event
+                yield bus_event(swap, self.chain_id)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Literal
 
 from defibots.cex.book import Depth
+from defibots.chain import router_calls
 
 Stage = Literal["received", "queued", "dispatched", "decided", "simulated", "sent"]
 STAGES: tuple[Stage, ...] = ("received", "queued", "dispatched", "decided", "simulated", "sent")
@@ -136,20 +137,18 @@ class PendingTx(Event):
 
 @dataclass(frozen=True, slots=True)
 class PendingSwap(Event):
-    """A pending transaction decoded as a router swap: what a backrun strategy needs to model it."""
+    """A pending router transaction, decoded once by the mempool watcher: one event per transaction.
+
+    `call` holds every leg the router will execute, in order, so a multicall is modelled all-or-nothing
+    as the router runs it; `tx` is the transaction itself (with its signed bytes, for a bundle).
+    """
 
     tx: PendingTx
-    protocol: str  # "uniswap_v2" | "uniswap_v3"
-    router: str
-    path: tuple[str, ...]  # token addresses, in swap order
-    fees: tuple[int, ...] = ()  # V3 fee tier per hop; empty for V2
-    exact_input: bool = True
-    amount_in: int | None = None  # exact in, or None for exact-out swaps
-    amount_out_min: int | None = None
-    amount_out: int | None = None  # exact out
-    amount_in_max: int | None = None
-    recipient: str | None = None
-    deadline: int | None = None
+    call: router_calls.PendingSwap
+
+    @property
+    def chain_id(self) -> int:
+        return self.tx.chain_id
 
 
 @dataclass(frozen=True, slots=True)

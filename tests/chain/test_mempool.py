@@ -16,7 +16,7 @@ from eth_utils import keccak, to_checksum_address
 
 from defibots.chain import addresses as A
 from defibots.chain.async_rpc import Backoff
-from defibots.chain.mempool import MempoolWatcher, bus_events, rebuild_raw_transaction
+from defibots.chain.mempool import MempoolWatcher, bus_event, rebuild_raw_transaction
 from defibots.chain.router_calls import PendingSwap, RouterKind, SwapHop
 from defibots.devnet.anvil import AnvilConfig, AnvilNode
 from defibots.events import PendingSwap as BusPendingSwap
@@ -163,14 +163,17 @@ async def test_pending_router_swaps_are_decoded_with_raw_bytes(node: AnvilNode) 
     assert (stats.raw_rebuilt, stats.raw_fetched, stats.raw_missing) == (3, 0, 0)
     assert stats.malformed_messages == 0 and stats.mode == "ws"
 
-    bus = bus_events(second, CHAIN_ID)
-    assert len(bus) == 1 and isinstance(bus[0], BusPendingSwap)
-    assert (bus[0].path, bus[0].amount_in, bus[0].amount_out_min, bus[0].tx.raw) == (
-        (WETH, DAI),
-        10**17,
-        777,
+    # one bus event per transaction: the whole decoded call, and the transaction with its signed bytes
+    bus = bus_event(second, CHAIN_ID)
+    assert isinstance(bus, BusPendingSwap) and bus.call is second and bus.chain_id == CHAIN_ID
+    assert (bus.tx.hash, bus.tx.sender, bus.tx.to, bus.tx.input, bus.tx.raw) == (
+        h2,
+        second.sender,
+        A.UNISWAP_V2_ROUTER02,
+        second.input,
         raw2,
     )
+    assert (bus.tx.tx_type, bus.tx.gas_price, bus.tx.value) == (0, 3 * 10**9, 10**17)
 
 
 async def test_http_polling_sees_pending_swaps(node: AnvilNode) -> None:

@@ -12,9 +12,11 @@ from eth_account.signers.local import LocalAccount
 
 from defibots.chain.addresses import TOKENS, UNISWAP_V2_ROUTER02, UNISWAP_V3_SWAP_ROUTER02
 from defibots.chain.calldata import calldata
+from defibots.chain.mempool import bus_event
 from defibots.chain.pool_address import v2_pair_address, v3_pool_address
 from defibots.chain.pool_sync import PoolStates
-from defibots.events import NewBlock, PendingSwap, PendingTx
+from defibots.chain.router_calls import RouterCallDecoder
+from defibots.events import NewBlock, PendingSwap
 from defibots.execution.bundles import SignedTx
 from defibots.protocols.uniswap_v2 import UniswapV2Pair, get_amount_out
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
@@ -58,16 +60,16 @@ def params(**overrides: int) -> ArbParams:
 def victim(
     data: str, sender: LocalAccount = USER, to: str = UNISWAP_V2_ROUTER02, raw: bool = True, nonce: int = 7
 ) -> PendingSwap:
-    """A signed router call as the mempool watcher delivers it."""
+    """A signed router call as the mempool watcher delivers it: decoded once, the whole call in one event."""
     tx = {"type": 2, "chainId": CHAIN_ID, "nonce": nonce, "to": to, "value": 0, "gas": 300_000,
           "maxFeePerGas": 3 * 10**9, "maxPriorityFeePerGas": 10**9, "data": data}  # fmt: skip
     signed = SignedTx.decode(bytes(sender.sign_transaction(tx).raw_transaction))
-    pending = PendingTx(
-        chain_id=CHAIN_ID, hash=signed.hash_hex, sender=sender.address, to=to, nonce=nonce, value=0,
-        gas=300_000, input=signed.data, max_fee_per_gas=3 * 10**9, max_priority_fee_per_gas=10**9,
-        raw=signed.raw if raw else None,
-    )  # fmt: skip
-    return PendingSwap(tx=pending, protocol="uniswap_v2", router=to, path=(WETH, USDC))
+    rpc_object = {"hash": signed.hash_hex, "from": sender.address, "to": to, "nonce": hex(nonce),
+                  "value": "0x0", "gas": hex(300_000), "type": "0x2", "maxFeePerGas": hex(3 * 10**9),
+                  "maxPriorityFeePerGas": hex(10**9), "input": "0x" + signed.data.hex()}  # fmt: skip
+    call = RouterCallDecoder().decode_transaction(rpc_object, signed.raw if raw else None)
+    assert call is not None
+    return bus_event(call, CHAIN_ID)
 
 
 def sell_weth(amount: int, min_out: int = 0, deadline: int = 2**40) -> str:
@@ -110,15 +112,14 @@ async def test_a_big_swap_is_backrun_with_exact_amounts() -> None:
     assert strategy.finder.pools == before and strategy.finder.best == {}
 
 
-async def test_each_transaction_is_handled_once_and_never_our_own() -> None:
+async def test_our_own_and_unsigned_transactions_are_not_backrun() -> None:
     strategy = BackrunStrategy(market(), params(), HEAD, own_senders=[US.address])
     event = victim(sell_weth(300 * 10**18))
     assert len(await strategy.process_event(event)) == 1
-    assert await strategy.process_event(event) == ()  # the second leg event of the same tx
     assert await strategy.process_event(victim(sell_weth(300 * 10**18), sender=US)) == ()
     assert await strategy.process_event(victim(sell_weth(300 * 10**18), raw=False, nonce=8)) == ()
     stats = strategy.stats
-    assert (stats.actions, stats.duplicates, stats.own, stats.no_raw) == (1, 1, 1, 1)
+    assert (stats.pending_swaps, stats.actions, stats.own, stats.no_raw) == (3, 1, 1, 1)
 
 
 async def test_nothing_to_do_for_small_reverting_late_or_untracked_swaps() -> None:
@@ -140,9 +141,9 @@ async def test_a_multicall_is_predicted_whole() -> None:
     leg = "swapExactTokensForTokens(uint256,uint256,address[],address)"
     inner = [bytes.fromhex(calldata(leg, 150 * 10**18, 0, [WETH, USDC], USER.address)[2:])] * 2
     data = calldata("multicall(uint256,bytes[])", 2**40, inner)
-    (action,) = await BackrunStrategy(states, params(), HEAD).process_event(
-        victim(data, to=UNISWAP_V3_SWAP_ROUTER02)
-    )
+    event = victim(data, to=UNISWAP_V3_SWAP_ROUTER02)
+    assert len(event.call.legs) == 2  # one event carries the whole call
+    (action,) = await BackrunStrategy(states, params(), HEAD).process_event(event)
     assert isinstance(action, BackrunAction)
     pair = states.pools[V2]
     assert isinstance(pair, UniswapV2Pair)

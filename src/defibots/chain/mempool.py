@@ -330,12 +330,8 @@ class MempoolWatcher:
         return None
 
 
-def bus_events(swap: PendingSwap, chain_id: int) -> list[events.PendingSwap]:
-    """The engine's PendingSwap events for one decoded transaction: one per leg, sharing one PendingTx.
-
-    events.PendingSwap describes a single path, so a multicall with several legs becomes several events;
-    a SwapRouter02 leg that swaps the router's balance (amount None) keeps amount_in None.
-    """
+def bus_event(swap: PendingSwap, chain_id: int) -> events.PendingSwap:
+    """The engine's event for one decoded transaction: the whole call (every leg) and the transaction."""
     tx = events.PendingTx(
         chain_id=chain_id,
         hash=swap.tx_hash,
@@ -351,23 +347,4 @@ def bus_events(swap: PendingSwap, chain_id: int) -> list[events.PendingSwap]:
         max_priority_fee_per_gas=swap.max_priority_fee_per_gas,
         raw=swap.raw,
     )
-    out = []
-    for leg in swap.legs:
-        path = (leg.hops[0].token_in, *(hop.token_out for hop in leg.hops))
-        out.append(
-            events.PendingSwap(
-                tx=tx,
-                protocol="uniswap_v2" if leg.hops[0].protocol == "v2" else "uniswap_v3",
-                router=swap.router,
-                path=path,
-                fees=tuple(hop.fee for hop in leg.hops if hop.fee is not None),
-                exact_input=leg.exact_input,
-                amount_in=leg.amount_specified if leg.exact_input else None,
-                amount_out_min=leg.amount_limit if leg.exact_input else None,
-                amount_out=None if leg.exact_input else leg.amount_specified,
-                amount_in_max=None if leg.exact_input else leg.amount_limit,
-                recipient=leg.recipient,
-                deadline=leg.deadline,
-            )
-        )
-    return out
+    return events.PendingSwap(tx=tx, call=swap)

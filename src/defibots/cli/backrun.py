@@ -109,10 +109,10 @@ def render(watcher: BackrunWatcher) -> Group:
     grid = Table.grid(padding=(0, 2))
     grid.add_row(
         f"block [bold]{head.number if head else '-'}[/]",
-        f"pending swaps {st.pending_swaps - st.duplicates}",
+        f"pending swaps {st.pending_swaps}",
         f"backruns {st.actions}",
         f"no edge {st.no_opportunity}",
-        f"unpredictable {st.unpredictable + st.undecodable}",
+        f"unpredictable {st.unpredictable}",
         f"drops {watcher.stats().drops_total}",
     )
     samples = ex.trigger_to_sent_ms

@@ -1,10 +1,10 @@
 """Backruns: a pending router swap moves pools; arbitrage them back right after it, in the same block.
 
-Pure: a pending swap plus the current pool models in, at most one `BackrunAction` out. The victim's legs
-are decoded from its calldata (all legs of a multicall, so the prediction is all-or-nothing as the router
-is), applied to copies of the models (`protocols.uniswap_router.predict`), and a scratch copy of the
-arbitrage finder prices the cycles through the moved pools on the predicted states. The live models and
-the template finder are never changed.
+Pure: a pending swap plus the current pool models in, at most one `BackrunAction` out. The event carries
+the victim's call as the mempool watcher decoded it (all legs of a multicall, so the prediction is
+all-or-nothing as the router is); the legs are applied to copies of the models
+(`protocols.uniswap_router.predict`), and a scratch copy of the arbitrage finder prices the cycles through
+the moved pools on the predicted states. The live models and the template finder are never changed.
 
 Backruns only: the action always puts the victim's own signed transaction first and ours after it; the
 strategy never looks for a trade to place before a user's transaction, and never backruns our own.
@@ -13,16 +13,16 @@ strategy never looks for a trade to place before a user's transaction, and never
 from __future__ import annotations
 
 import copy
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from eth_typing import ChecksumAddress
 
+from defibots.chain import router_calls
 from defibots.chain.pool_address import v2_pair_address, v3_pool_address
 from defibots.chain.pool_sync import PoolStates
-from defibots.chain.router_calls import DecodeError, RouterCallDecoder, RouterKind, checksum_hex
+from defibots.chain.router_calls import RouterKind
 from defibots.engine import Action, Strategy
 from defibots.events import Event, NewBlock, PendingSwap, PendingTx
 from defibots.protocols.uniswap_router import Hop, PoolModel, Unpredictable, predict
@@ -116,10 +116,8 @@ class BackrunPrepare(Action):
 @dataclass
 class BackrunStats:
     pending_swaps: int = 0
-    duplicates: int = 0
     no_raw: int = 0
     own: int = 0
-    undecodable: int = 0
     unpredictable: int = 0
     victim_reverts: int = 0
     no_opportunity: int = 0
@@ -147,19 +145,14 @@ class BackrunStrategy(Strategy):
         params: ArbParams,
         head: Head | None = None,
         own_senders: Iterable[str] = (),
-        decoder: RouterCallDecoder | None = None,
-        seen_capacity: int = 10_000,
     ) -> None:
         self.states = states
         self.params = params
         self.head = head
         self.own = {s.lower() for s in own_senders}
-        self.decoder = decoder or RouterCallDecoder()
         self.finder = ArbFinder(states.pools, params)
         self.stats = BackrunStats()
         self.last: BackrunAction | None = None
-        self._seen: OrderedDict[str, None] = OrderedDict()
-        self._seen_capacity = seen_capacity
 
     @property
     def name(self) -> str:
@@ -191,13 +184,6 @@ class BackrunStrategy(Strategy):
         """The backrun of one pending swap (None when there is nothing to do, counted in `stats`)."""
         tx = swap.tx
         self.stats.pending_swaps += 1
-        key = tx.hash.lower()
-        if key in self._seen:  # one event per leg of a multicall; the whole tx is handled once
-            self.stats.duplicates += 1
-            return None
-        self._seen[key] = None
-        if len(self._seen) > self._seen_capacity:
-            self._seen.popitem(last=False)
         if tx.sender.lower() in self.own:
             self.stats.own += 1
             return None
@@ -205,10 +191,10 @@ class BackrunStrategy(Strategy):
             self.stats.no_raw += 1
             return None
         head = self.head
-        if head is None or tx.to is None:
+        if head is None:
             self.stats.unpredictable += 1
             return None
-        moved = self.predicted_states(tx, head)
+        moved = self.predicted_states(swap.call, head)
         if moved is None:
             return None
         target = head.number + 1
@@ -232,18 +218,9 @@ class BackrunStrategy(Strategy):
         )
         return self.last
 
-    def predicted_states(self, tx: PendingTx, head: Head) -> dict[str, PoolModel] | None:
+    def predicted_states(self, call: router_calls.PendingSwap, head: Head) -> dict[str, PoolModel] | None:
         """The pools the victim moves, as they will be right after it (None: unknown or it reverts)."""
-        assert tx.to is not None
-        found = self.decoder.routers.get(tx.to.lower())
-        try:
-            decoded = self.decoder.decode_calldata(tx.to, tx.input, checksum_hex(tx.sender), tx.value)
-        except DecodeError:
-            decoded = None
-        if decoded is None or found is None:
-            self.stats.undecodable += 1
-            return None
-        legs, _, previous_blockhash = decoded
+        previous_blockhash = call.previous_blockhash
         if previous_blockhash is not None and previous_blockhash.lower() != head.hash.lower():
             self.stats.victim_reverts += 1
             return None
@@ -254,10 +231,10 @@ class BackrunStrategy(Strategy):
 
         try:
             prediction = predict(
-                legs,
+                call.legs,
                 resolve,
                 timestamp=head.timestamp + 1,
-                v2_output_from_balance=found[1] is RouterKind.V3_SWAP_ROUTER02,
+                v2_output_from_balance=call.router_kind is RouterKind.V3_SWAP_ROUTER02,
             )
         except Unpredictable:
             self.stats.unpredictable += 1
