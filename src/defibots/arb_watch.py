@@ -10,8 +10,6 @@ counted and journaled (errors table), a CEX outage is retried by the feed.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -324,15 +322,10 @@ class ArbWatcher:
         self, duration_s: float | None = None, on_tick: Callable[[ArbWatcher], None] | None = None
     ) -> None:
         """Run until `duration_s` passes (forever if None), Ctrl-C or a fatal error; always stops cleanly."""
-        ticker = asyncio.create_task(self._tick(on_tick)) if on_tick else None
         try:
             await self.open()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(duration_s):
-                    await self.engine.run()
+            await self.engine.run_for(duration_s, (lambda: on_tick(self)) if on_tick else None)
         finally:
-            if ticker:
-                ticker.cancel()
             await self.close()
 
     async def close(self) -> None:
@@ -341,11 +334,6 @@ class ArbWatcher:
         if not self._closed:
             self._closed = True
             self.journal.close()
-
-    async def _tick(self, on_tick: Callable[[ArbWatcher], None]) -> None:
-        while True:
-            await asyncio.sleep(0.25)
-            on_tick(self)
 
     def stats(self) -> EngineStats:
         return self.engine.stats()

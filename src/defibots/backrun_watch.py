@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -147,22 +145,12 @@ class BackrunWatcher:
         self, duration_s: float | None = None, on_tick: Callable[[BackrunWatcher], None] | None = None
     ) -> None:
         """Run until `duration_s` passes (forever if None), Ctrl-C or a fatal error; always stops cleanly."""
-        ticker = asyncio.create_task(self._tick(on_tick)) if on_tick else None
         try:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(duration_s):
-                    await self.executor.start()
-                    await self.engine.run()
+            await self.executor.start()
+            await self.engine.run_for(duration_s, (lambda: on_tick(self)) if on_tick else None)
         finally:
-            if ticker:
-                ticker.cancel()
             await self.engine.stop()  # closes the executor too, started or not
             self.journal.close()
-
-    async def _tick(self, on_tick: Callable[[BackrunWatcher], None]) -> None:
-        while True:
-            await asyncio.sleep(0.25)
-            on_tick(self)
 
     def stats(self) -> EngineStats:
         return self.engine.stats()

@@ -24,7 +24,7 @@ import math
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -351,6 +351,27 @@ class Engine:
             await self.stop()
         if self._fatal is not None:
             raise self._fatal
+
+    async def run_for(
+        self, duration_s: float | None, on_tick: Callable[[], None] | None = None, tick_s: float = 0.25
+    ) -> None:
+        """`run()` for at most `duration_s` (forever if None), `on_tick` every `tick_s`."""
+
+        async def tick() -> None:
+            assert on_tick is not None
+            while True:
+                await asyncio.sleep(tick_s)
+                on_tick()
+
+        ticker = asyncio.create_task(tick()) if on_tick else None
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(duration_s):
+                    await self.run()
+        finally:
+            if ticker:
+                ticker.cancel()
+            await self.stop()
 
     async def wait_collectors(self) -> None:
         """Wait until every collector's stream has ended (finite sources, replays)."""

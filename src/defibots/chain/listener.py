@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Sequence
-from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -240,13 +239,9 @@ class ChainListener:
             flt["topics"] = self.topics
         return flt
 
-    async def events(self) -> AsyncGenerator[ChainEvent, None]:
+    def events(self) -> AsyncGenerator[ChainEvent, None]:
         """The event stream; runs until the consumer stops iterating (or UserError when unreachable)."""
-        async with aclosing(
-            reconnecting(self, self._ws_session, self._poll, self._count_malformed, self._forget_rpc)
-        ) as stream:
-            async for event in stream:
-                yield event
+        return reconnecting(self, self._ws_session, self._poll, self._count_malformed, self._forget_rpc)
 
     def _forget_rpc(self) -> None:
         self._rpc = None

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
-from contextlib import aclosing
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -149,13 +148,9 @@ class MempoolWatcher:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._rpc: AsyncJsonRpc | None = None
 
-    async def swaps(self) -> AsyncGenerator[PendingSwap, None]:
+    def swaps(self) -> AsyncGenerator[PendingSwap, None]:
         """Decoded pending swaps, first sighting only; runs until the consumer stops iterating."""
-        async with aclosing(
-            reconnecting(self, self._ws_session, self._poll, self._count_malformed, self._forget_rpc)
-        ) as stream:
-            async for swap in stream:
-                yield swap
+        return reconnecting(self, self._ws_session, self._poll, self._count_malformed, self._forget_rpc)
 
     def _forget_rpc(self) -> None:
         self._rpc = None
