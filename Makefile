@@ -48,6 +48,7 @@ bench: setup
 	$(BIN)/python scripts/bench_mempool.py
 	$(BIN)/python scripts/bench_bundles.py
 	$(BIN)/python scripts/bench_gas.py
+	$(BIN)/python scripts/bench_executor.py
 
 clean:
 	rm -rf $(VENV) node_modules out cache out-harness cache-harness .defibots

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from eth_utils import keccak, to_checksum_address
 
+from defibots.chain.addresses import TOKENS
 from defibots.chain.pool_sync import SWAP_V3, SYNC, PoolModel, PoolStates
 from defibots.events import PoolsUpdated
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
@@ -67,7 +68,7 @@ def v3_pool(address: str, t0: str, t1: str, tick: int, rng: random.Random) -> Un
 
 
 def market(rng: random.Random) -> tuple[str, list[PoolModel]]:
-    weth = addr("WETH")
+    weth = TOKENS["WETH"].address  # the real address: the finder prices gas in ETH by it
     tokens = [addr(f"T{i}") for i in range(N_TOKENS)]
     price = {t: rng.uniform(0.0001, 10.0) for t in tokens}  # in WETH
     price[weth] = 1.0

@@ -44,7 +44,10 @@ def test_dislocation_is_executed_next_block_with_predicted_profit(devnet: Devnet
         params=ArbParams(base_token=WETH, max_hops=2), shadow=False,
     )  # fmt: skip
     watcher = ArbWatcher(config, searcher)
-    assert watcher.strategy.ranked == [] or watcher.strategy.ranked[0].net_profit <= 0
+    # the replica starts balanced: no cycle nets anything before the dislocation
+    finder = watcher.strategy.finder
+    assert len(finder.cycles) >= 6
+    assert [o for c in finder.cycles if (o := finder.evaluate(c)) is not None and o.net_profit > 0] == []
 
     trader = devnet.accounts[2]
     noise = MarketNoise(devnet.http_url, [trader], seed=1)
@@ -81,6 +84,112 @@ def test_dislocation_is_executed_next_block_with_predicted_profit(devnet: Devnet
     # realized (executor's WETH balance change) equals the model's prediction, to the wei
     assert first.gross_profit == int(opportunity.details["gross_profit"]) > 0
     assert first.net_profit == first.gross_profit - first.gas_cost
+
+
+V2_ROUTER = "0x7a250d5630B4cF539739dF2C5dAcb4c659F2488D"
+SWAP_EXACT_IN = "swapExactTokensForTokens(uint256,uint256,address[],address,uint256)"
+
+
+def _dislocate(noise: MarketNoise, trader: str) -> int:
+    """300 WETH into the V2 WETH/USDC pair (V2 WETH is now cheap against the V3 pools); its block."""
+    swap = calldata(SWAP_EXACT_IN, 300 * 10**18, 0, [WETH, USDC], trader, 2**40)
+    account = next(a for a in noise.traders if a.address == trader)
+    receipts = noise.wait_mined([noise.send(account, V2_ROUTER, swap)])
+    assert receipts[0]["status"] == "0x1"
+    return int(receipts[0]["blockNumber"], 16)
+
+
+def test_a_usdc_base_realizes_the_predicted_usdc_profit(devnet: Devnet, tmp_path: Path) -> None:
+    searcher, trader = devnet.accounts[0], devnet.accounts[2]
+    client, _ = ExecutorClient.deploy(devnet.w3, searcher, searcher.address)
+    config = WatchConfig(
+        rpc_url=devnet.http_url, ws_url=devnet.ws_url, executor=client.address,
+        journal_path=tmp_path / "journal.sqlite", tokens=("WETH", "USDC", "USDT"),
+        params=ArbParams(base_token=USDC, max_hops=2), shadow=False,
+    )  # fmt: skip
+    watcher = ArbWatcher(config, searcher)
+    noise = MarketNoise(devnet.http_url, [trader], seed=1)
+    noise.approve_routers()
+    dislocation: list[int] = []
+
+    async def scenario() -> None:
+        task = asyncio.create_task(watcher.run(60))
+        await asyncio.sleep(0.5)
+        dislocation.append(await asyncio.to_thread(_dislocate, noise, trader.address))
+        await _until(lambda: watcher.executor.stats.included >= 1, 30)
+        await watcher.engine.stop()
+        await task
+
+    asyncio.run(scenario())
+    assert watcher.executor.stats.included >= 1, watcher.executor.stats
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        opportunity = journal.opportunities(limit=1000)[-1]
+        pnl = journal.pnl(limit=1000)[-1]
+        receipt = journal.receipts(limit=1000)[-1]
+    assert (opportunity.base_token, opportunity.base_decimals) == ("USDC", 6)
+    assert opportunity.block_number == dislocation[0] and receipt.block_number == dislocation[0] + 1
+    assert receipt.status == 1
+    # realized (the executor's USDC balance change) equals the prediction, to the USDC unit
+    assert (pnl.base_token, pnl.base_decimals) == ("USDC", 6)
+    assert pnl.gross_profit == int(opportunity.details["gross_profit"]) > 0
+    # gas priced in USDC units: a 2-hop trade at the replica's fees costs cents to dollars, not 1e14 units
+    gas_cost = int(opportunity.details["gas_cost"])
+    assert 0 < gas_cost < 100 * 10**6
+    assert opportunity.expected_profit == pnl.gross_profit - gas_cost > 0
+
+
+def _standing_scenario(devnet: Devnet, tmp_path: Path, shadow: bool) -> tuple[ArbWatcher, int]:
+    """A dislocation mined before the watcher starts, then no further swaps: the watcher must act on it."""
+    searcher, trader = devnet.accounts[0], devnet.accounts[2]
+    client, _ = ExecutorClient.deploy(devnet.w3, searcher, searcher.address)
+    noise = MarketNoise(devnet.http_url, [trader], seed=1)
+    noise.approve_routers()
+    state_block = _dislocate(noise, trader.address)
+    config = WatchConfig(
+        rpc_url=devnet.http_url, ws_url=devnet.ws_url, executor=client.address,
+        journal_path=tmp_path / "journal.sqlite", tokens=("WETH", "USDC", "USDT"),
+        params=ArbParams(base_token=WETH, max_hops=2), shadow=shadow,
+    )  # fmt: skip
+    watcher = ArbWatcher(config, searcher)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(watcher.run(60))
+        done = (lambda: watcher.executor.stats.simulated >= 1) if shadow else (
+            lambda: watcher.executor.stats.included >= 1
+        )  # fmt: skip
+        await _until(done, 30)
+        await watcher.engine.stop()
+        await task
+
+    asyncio.run(scenario())
+    return watcher, state_block
+
+
+def test_a_standing_opportunity_is_simulated_at_the_first_block_in_shadow(
+    devnet: Devnet, tmp_path: Path
+) -> None:
+    watcher, state_block = _standing_scenario(devnet, tmp_path, shadow=True)
+    stats = watcher.executor.stats
+    assert (stats.simulated, stats.stale, stats.sent) == (1, 0, 0), stats
+    assert devnet.block_number() == state_block  # nothing else happened on chain
+    best = watcher.best()[0]
+    assert best.block_number == state_block and best.net_profit > 0
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        (opportunity,) = journal.opportunities(limit=1000)
+        (sim,) = journal.simulations(limit=1000)
+    assert opportunity.block_number == sim.block_number == state_block
+    assert sim.success and sim.profit == int(opportunity.details["gross_profit"]) == best.gross_profit
+
+
+def test_a_standing_opportunity_is_executed_at_the_first_block(devnet: Devnet, tmp_path: Path) -> None:
+    watcher, state_block = _standing_scenario(devnet, tmp_path, shadow=False)
+    assert watcher.executor.stats.included == 1, watcher.executor.stats
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        (opportunity,) = journal.opportunities(limit=1000)
+        (pnl,) = journal.pnl(limit=1000)
+        (receipt,) = journal.receipts(limit=1000)
+    assert opportunity.block_number == state_block and receipt.block_number == state_block + 1
+    assert pnl.gross_profit == int(opportunity.details["gross_profit"]) > 0
 
 
 class ScriptedListener:
@@ -152,3 +261,44 @@ async def test_malformed_logs_are_counted_and_journaled_and_the_next_log_still_a
     updates = [e for e in seen.events if isinstance(e, PoolsUpdated)]
     assert [(u.block_number, u.pools) for u in updates] == [(10, (pair.address,))]
     assert engine.stats().collector_restarts == {"PoolStateCollector": 0}
+
+
+def test_the_live_view_and_demo_summary_show_a_usdc_base_in_usdc(devnet: Devnet, tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from defibots.cli import demo
+    from defibots.cli.watch import render
+
+    searcher, trader = devnet.accounts[0], devnet.accounts[2]
+    client, _ = ExecutorClient.deploy(devnet.w3, searcher, searcher.address)
+    noise = MarketNoise(devnet.http_url, [trader], seed=1)
+    noise.approve_routers()
+    _dislocate(noise, trader.address)
+    config = WatchConfig(
+        rpc_url=devnet.http_url, ws_url=devnet.ws_url, executor=client.address,
+        journal_path=tmp_path / "journal.sqlite", tokens=("WETH", "USDC", "USDT"),
+        params=ArbParams(base_token=USDC, max_hops=2), shadow=True,
+    )  # fmt: skip
+    watcher = ArbWatcher(config, searcher)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(watcher.run(60))
+        await _until(lambda: watcher.executor.stats.simulated >= 1, 30)
+        await watcher.engine.stop()
+        await task
+
+    asyncio.run(scenario())
+    best = watcher.best()[0]
+    assert best.cycle.base == USDC and best.net_profit > 0
+    console = Console(width=200, record=True)
+    console.print(render(watcher))
+    view = console.export_text()
+    assert "best opportunities (amounts in USDC)" in view and "realized 0.000000 USDC" in view
+    row = next(line for line in view.splitlines() if str(best.block_number) in line and "->" in line)
+    for amount in (best.gross_profit, best.gas_cost, best.net_profit):
+        assert f"{amount / 10**6:.6f}" in row  # 6 decimals: USDC units, not 1e18
+    assert "USDC-v2->WETH-v3-" in row  # the route starts and ends in the base, V3 hops name their tier
+    with demo.console.capture() as captured:
+        demo._summary(watcher, 0, 0, 3000.0)
+    summary = captured.get()
+    assert "0.000000 USDC" in summary and " WETH" not in summary

@@ -176,9 +176,9 @@ def test_history_command_prints_trades_and_exact_totals(
     assert result.exit_code == 0, result.output
     assert "Last 2 trades" in result.output
     assert "not_included" in result.output and "pending" in result.output
-    assert "reverted" not in result.output  # only the 2 newest rows are listed ...
+    assert "WETH>DAI>WETH" not in result.output  # only the 2 newest rows are listed ...
     totals = (
-        "WETH: trades 4 (included 1) | fees 0.0145 ETH (gas 0.0045, builder 0.01)"
+        "WETH: trades 4 (included 1, reverted 1) | fees 0.0145 ETH (gas 0.0045, builder 0.01)"
         " | P&L 0.0355 WETH | return 0.3550%"
     )
     assert totals in result.output  # ... but the totals cover the whole journal

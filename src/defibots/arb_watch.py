@@ -271,7 +271,10 @@ class ArbWatcher:
         self.strategy = AmmArbStrategy(self.states, config.params)
         w3 = Web3(HTTPProvider(config.rpc_url, request_kwargs={"timeout": 30}))
         client = ExecutorClient(w3, config.executor, signer)
-        self.executor = PublicTxExecutor(client, self.journal, self.chain_id, shadow=config.shadow)
+        self.executor = PublicTxExecutor(
+            client, self.journal, self.chain_id, shadow=config.shadow,
+            min_net_profit=config.params.min_net_profit, rpc_url=config.rpc_url,
+        )  # fmt: skip
         collectors: list[Collector] = [self.collector]
         strategies: list[Strategy] = [self.strategy]
         executors: list[Executor] = [self.executor]

@@ -127,7 +127,8 @@ CREATE TABLE IF NOT EXISTS errors (
 CREATE INDEX IF NOT EXISTS errors_kind ON errors (source, kind);
 """
 
-TRADE_STATUSES = ("included", "reverted", "not_included")
+TRADE_STATUSES = ("included", "reverted", "not_included", "unknown")
+"""P&L outcomes. "unknown": the receipt did not come in time; a later row (the newest wins) resolves it."""
 
 
 def now_ms() -> int:
@@ -196,7 +197,7 @@ class Pnl:
 
     chain_id: int
     block_number: int
-    status: str  # "included" | "reverted" | "not_included"
+    status: str  # "included" | "reverted" | "not_included" | "unknown"
     base_token: str
     base_decimals: int
     gross_profit: int
@@ -252,7 +253,8 @@ class Trade:
     gas_cost: int  # realized, wei (0 while pending)
     builder_payment: int  # realized, wei (0 while pending or not included)
     promised_payment: int  # what the send offered the builder
-    net_profit: int  # realized, base token units
+    net_profit: int  # realized, base token units (a revert: minus its gas, converted)
+    gross_profit: int  # realized token change before gas, base token units
     amount_in: int
     base_token: str
     base_decimals: int
@@ -267,8 +269,10 @@ class TokenTotals:
     base_decimals: int
     trades: int
     included: int
+    reverted: int
     gas_cost: int
     builder_payment: int
+    gross_profit: int
     net_profit: int
     capital: int  # sum of amount_in over the included trades
 
@@ -413,6 +417,14 @@ class Journal:
                 "net_profit": str(p.net_profit),
             },
         )
+
+    def add_send_hash(self, send_id: int, tx_hash: str) -> None:
+        """Another transaction broadcast for the same send (a replacement or cancel at its nonce)."""
+        row = self.conn.execute("SELECT tx_hashes FROM sends WHERE id = ?", (send_id,)).fetchone()
+        if row is None:
+            raise ValueError(f"no send {send_id}")
+        hashes = [*json.loads(row[0]), tx_hash]
+        self.conn.execute("UPDATE sends SET tx_hashes = ? WHERE id = ?", (json.dumps(hashes), send_id))
 
     def record_cex_signal(self, c: CexSignal) -> int:
         return self._insert(
@@ -585,7 +597,8 @@ class Journal:
         SELECT s.id AS send_id, s.chain_id, s.block_number AS target_block, s.kind, s.created_ms,
                s.builder_payment AS promised_payment,
                o.strategy, o.route, o.amount_in, o.base_token AS o_token, o.base_decimals AS o_decimals,
-               p.status, p.gas_cost, p.builder_payment, p.net_profit, p.base_token, p.base_decimals,
+               p.status, p.gas_cost, p.builder_payment, p.net_profit, p.gross_profit,
+               p.base_token, p.base_decimals,
                p.block_number AS pnl_block,
                (SELECT COALESCE(SUM(r.gas_used), 0) FROM receipts r WHERE r.send_id = s.id) AS gas_used,
                (SELECT MAX(r.block_number) FROM receipts r WHERE r.send_id = s.id) AS receipt_block
@@ -623,6 +636,7 @@ class Journal:
             builder_payment=int(r["builder_payment"]) if realized else 0,
             promised_payment=int(r["promised_payment"]),
             net_profit=int(r["net_profit"]) if realized else 0,
+            gross_profit=int(r["gross_profit"]) if realized else 0,
             amount_in=int(r["amount_in"] or 0),
             base_token=(r["base_token"] if realized else r["o_token"]) or "",
             base_decimals=(r["base_decimals"] if realized else r["o_decimals"]) or 0,
@@ -640,8 +654,10 @@ class Journal:
                 base_decimals=decimals,
                 trades=len(group),
                 included=sum(1 for t in group if t.status == "included"),
+                reverted=sum(1 for t in group if t.status == "reverted"),
                 gas_cost=sum(t.gas_cost for t in group),
                 builder_payment=sum(t.builder_payment for t in group),
+                gross_profit=sum(t.gross_profit for t in group),
                 net_profit=sum(t.net_profit for t in group),
                 capital=sum(t.amount_in for t in group if t.status == "included"),
             )

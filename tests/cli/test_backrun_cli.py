@@ -10,7 +10,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from defibots.cli.backrun import DEFAULT_BUILDER_SHARE_BPS, backrun, backrun_relays, builder_share
+from defibots.cli.backrun import DEFAULT_BUILDER_SHARE_BPS, backrun, builder_share
+from defibots.cli.endpoints import resolve_relays
 from defibots.config import ArbSettings, Settings
 from defibots.errors import UserError
 
@@ -29,18 +30,18 @@ def test_builder_share_defaults_to_half_unless_configured_or_given() -> None:
     assert builder_share(9_000, Settings()) == 9_000
 
 
-def test_relays_come_from_the_flag_then_the_running_local_relay_then_settings(isolated: Path) -> None:
+def test_relays_come_from_the_flag_then_settings_then_the_running_local_relay(isolated: Path) -> None:
     configured = Settings(relay_urls=["https://relay.example"])
-    assert backrun_relays(["http://127.0.0.1:1"], configured) == ["http://127.0.0.1:1"]
-    assert backrun_relays(None, configured) == ["https://relay.example"]
+    assert resolve_relays(["http://127.0.0.1:1"], configured) == ["http://127.0.0.1:1"]
+    assert resolve_relays(None, configured) == ["https://relay.example"]
     (isolated / "relay.json").write_text(json.dumps({"url": "http://127.0.0.1:8550", "pid": os.getpid()}))
-    assert backrun_relays(None, configured) == ["http://127.0.0.1:8550"]
+    assert resolve_relays(None, configured) == ["https://relay.example"]  # the config beats the local relay
+    assert resolve_relays(None, Settings()) == ["http://127.0.0.1:8550"]
     (isolated / "relay.json").write_text(json.dumps({"url": "http://127.0.0.1:8550", "pid": 2**22 + 1}))
-    assert backrun_relays(None, configured) == ["https://relay.example"]  # that relay is gone
     with pytest.raises(UserError, match="no relay: pass --relay URL"):
-        backrun_relays(None, Settings())
+        resolve_relays(None, Settings())  # that relay is gone
     with pytest.raises(UserError, match="is not http"):
-        backrun_relays(["ws://127.0.0.1:1"], Settings())
+        resolve_relays(["ws://127.0.0.1:1"], Settings())
 
 
 def test_command_errors_are_user_errors() -> None:

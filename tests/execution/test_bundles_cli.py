@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
@@ -21,6 +22,7 @@ from defibots.devnet.anvil import AnvilConfig, AnvilNode, rpc_call
 from defibots.devnet.node import dev_accounts
 from defibots.devnet.relay import LocalRelay
 from defibots.execution.bundles import FeeDefaults, SignedTx, TxRequest, sign_request
+from defibots.execution.keys import PASSWORD_ENV
 
 CLI = [sys.executable, "-m", "defibots.cli.main", "bundle"]
 REVERTER = str(to_checksum_address("0x00000000000000000000000000000000000000a2"))
@@ -117,8 +119,8 @@ def test_simulate_unsigned_from_stdin_signs_with_the_funds_key(
     no_key = run(tmp_path, "simulate", "-", "--rpc", node.http_url, stdin=doc)
     assert no_key.returncode == 2
     assert (
-        one_line_error(no_key)
-        == "error: stdin: has unsigned transactions but no funds key (set key_env or --key-env)"
+        one_line_error(no_key) == "error: stdin: has unsigned transactions but no funds key "
+        "(--keystore, --key-env, or set keystore/key_env)"
     )
 
 
@@ -226,3 +228,38 @@ def test_send_wait_and_status_through_the_local_relay(
 
     unknown = run(tmp_path, "status", "0x" + "00" * 32, "--rpc", node.http_url)
     assert "unknown bundle" in one_line_error(unknown)
+
+
+def test_send_signs_with_a_keystore_and_a_wrong_password_sends_nothing(
+    node: AnvilNode, accounts: list[LocalAccount], tmp_path: Path
+) -> None:
+    owner, payee = accounts[3], accounts[4]
+    keystore = tmp_path / "funds.json"
+    encrypted = Account.encrypt(owner.key, "correct horse", kdf="pbkdf2", iterations=1024)
+    keystore.write_text(json.dumps(encrypted))
+    doc = tmp_path / "pay.json"
+    doc.write_text(json.dumps({"txs": [{"to": payee.address, "value": "12345", "gas": 21000}]}))
+    good, bad = {PASSWORD_ENV: "correct horse"}, {PASSWORD_ENV: "battery staple"}
+    base = ["--rpc", node.http_url, "--keystore", str(keystore)]
+
+    simulated = run(tmp_path, "simulate", str(doc), *base, "--json", env=good)
+    assert simulated.returncode == 0, simulated.stderr
+    assert [r["fromAddress"] for r in json.loads(simulated.stdout)["results"]] == [owner.address]
+
+    nonce = int(node.rpc("eth_getTransactionCount", owner.address, "latest"), 16)
+    before = int(node.rpc("eth_getBalance", payee.address, "latest"), 16)
+    with RelayThread(node.http_url, block_time=1.5) as relay:
+        wrong = run(tmp_path, "send", str(doc), *base, "--relay", relay.url, env=bad)
+        assert wrong.returncode == 2
+        assert one_line_error(wrong) == f"error: wrong keystore password for {keystore}"
+        assert relay.requests == 0
+        sent = run(
+            tmp_path, "send", str(doc), *base, "--relay", relay.url, "--blocks", "4", "--wait",
+            "--timeout", "30", env=good,
+        )  # fmt: skip
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert "included" in sent.stdout
+    assert int(node.rpc("eth_getBalance", payee.address, "latest"), 16) == before + 12345
+    assert int(node.rpc("eth_getTransactionCount", owner.address, "latest"), 16) == nonce + 1
+    secret = owner.key.hex().removeprefix("0x")
+    assert all(secret not in out for out in (simulated.stdout, simulated.stderr, sent.stdout, sent.stderr))

@@ -10,7 +10,13 @@ from eth_account import Account
 
 from defibots.errors import UserError
 from defibots.execution import keys
-from defibots.execution.keys import PASSWORD_ENV, load_key_env, load_keystore, load_signer
+from defibots.execution.keys import (
+    PASSWORD_ENV,
+    load_explicit_signer,
+    load_key_env,
+    load_keystore,
+    load_signer,
+)
 
 KEY = "0x" + "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 ADDRESS = Account.from_key(KEY).address
@@ -69,8 +75,8 @@ def test_key_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BOT_KEY", KEY)
     assert load_key_env("BOT_KEY").address == ADDRESS
     monkeypatch.delenv("BOT_KEY")
-    with pytest.raises(UserError, match="BOT_KEY is not set"):
-        load_key_env("BOT_KEY")
+    with pytest.raises(UserError, match=r"^funds key: environment variable BOT_KEY is not set$"):
+        load_key_env("BOT_KEY", purpose="funds key")
     secret_looking = "0x1234zz"
     monkeypatch.setenv("BOT_KEY", secret_looking)
     with pytest.raises(UserError, match="not hold a valid private key") as info:
@@ -86,3 +92,23 @@ def test_signer_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         load_signer(31337, keystore=tmp_path / "k.json", key_env="BOT_KEY")
     monkeypatch.setenv("BOT_KEY", KEY)
     assert load_signer(1, key_env="BOT_KEY").address == ADDRESS
+
+
+def test_explicit_signer_is_none_only_when_nothing_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`bundle` signs only with a key the user named: no devnet default, unlike load_signer."""
+    assert load_explicit_signer(None, None) is None
+    monkeypatch.setenv(PASSWORD_ENV, "pw")
+    assert load_explicit_signer(write_keystore(tmp_path, "pw"), None) == load_keystore(
+        tmp_path / "deployer.json"
+    )
+    with pytest.raises(UserError, match="not both"):
+        load_explicit_signer(tmp_path / "deployer.json", "BOT_KEY")
+
+
+def test_key_flags_replace_the_config_choice_as_a_whole(tmp_path: Path) -> None:
+    flag, config = tmp_path / "flag.json", tmp_path / "config.json"
+    assert keys.key_choice(flag, None, None, "CONFIG_KEY") == (flag, None)
+    assert keys.key_choice(None, "FLAG_KEY", config, None) == (None, "FLAG_KEY")
+    assert keys.key_choice(None, None, config, "CONFIG_KEY") == (config, "CONFIG_KEY")

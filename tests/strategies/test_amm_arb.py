@@ -4,10 +4,25 @@ from __future__ import annotations
 
 import random
 
-from defibots.protocols.uniswap_v2 import UniswapV2Pair
-from defibots.strategies.amm_arb import ArbFinder, ArbParams, cycle_amounts, enumerate_cycles
+import pytest
 
-WETH, USDC, DAI = "0x" + "c0" * 20, "0x" + "a0" * 20, "0x" + "6b" * 20
+from defibots.chain.addresses import TOKENS
+from defibots.chain.pool_sync import PoolStates
+from defibots.errors import UserError
+from defibots.events import NewBlock
+from defibots.protocols.uniswap_v2 import UniswapV2Pair
+from defibots.strategies.amm_arb import (
+    AmmArbStrategy,
+    ArbAction,
+    ArbFinder,
+    ArbParams,
+    cycle_amounts,
+    enumerate_cycles,
+    next_base_fee,
+)
+
+# WETH is the real address: gas is paid in ETH, so the finder knows WETH by its address
+WETH, USDC, DAI = TOKENS["WETH"].address, "0x" + "a0" * 20, "0x" + "6b" * 20
 
 
 def pair(address: str, t0: str, t1: str, r0: int, r1: int) -> UniswapV2Pair:
@@ -80,3 +95,46 @@ def test_update_reprices_only_touched_cycles() -> None:
     ranked = finder.update({p2.address: moved}, 5)
     assert ranked and all(p2.address in o.cycle.pools for o in ranked)
     assert ranked[0].block_number == 5
+
+
+def test_a_usdc_base_prices_gas_in_usdc_at_the_deepest_weth_pool() -> None:
+    pools = market(0.05)  # pairs 1 and 2: 10,000 WETH each, at $3,000 and $3,150
+    deep = pair("0x05" + "0" * 38, USDC, WETH, 60_000_000 * 10**6, 20_000 * 10**18)  # $3,000: the reference
+    pools[deep.address] = deep
+    params = ArbParams(base_token=USDC, base_fee=10 * 10**9, priority_fee=2 * 10**9, max_hops=2)
+    finder = ArbFinder(pools, params)
+    opp = finder.evaluate_all()[0]
+    assert opp.cycle.base == USDC
+    assert opp.eth_to_base == (60_000_000 * 10**6, 20_000 * 10**18)  # 3,000 USDC per ETH
+    assert (opp.max_fee_per_gas, opp.priority_fee_per_gas) == (12 * 10**9, 2 * 10**9)
+    wei = opp.gas * 12 * 10**9
+    assert opp.gas_cost == -(-wei * 3_000 * 10**6 // 10**18)  # rounded up, in USDC units
+    assert opp.gas_cost == opp.to_base(wei) < wei
+    assert opp.net_profit == opp.gross_profit - opp.gas_cost
+
+
+def test_a_base_token_without_a_weth_pool_is_a_user_error() -> None:
+    pools = {p.address: p for p in market(0.05).values() if WETH not in (p.token0, p.token1)}
+    with pytest.raises(UserError, match="no tracked WETH pool"):
+        ArbFinder(pools, ArbParams(base_token=DAI))
+
+
+async def test_an_opportunity_standing_at_start_is_acted_on_at_the_first_block() -> None:
+    pools = market(0.05)
+    stamped = {a: UniswapV2Pair(p.address, p.token0, p.token1, p.reserve0, p.reserve1, block_number=41)
+               for a, p in pools.items()}  # fmt: skip
+    strategy = AmmArbStrategy(PoolStates(stamped.values()), ArbParams(base_token=WETH, priority_fee=10**9))
+    await strategy.sync_state()
+    assert strategy.ranked and strategy.ranked[0].block_number == 41
+    block = NewBlock(chain_id=31337, number=41, hash="0x" + "41" * 32, parent_hash="0x" + "40" * 32,
+                     timestamp=1_700_000_000, base_fee_per_gas=8 * 10**9,
+                     gas_used=20_000_000, gas_limit=30_000_000)  # fmt: skip
+    actions = await strategy.process_event(block)
+    assert len(actions) == 1 and isinstance(actions[0], ArbAction)
+    opp = actions[0].opportunity
+    assert opp == strategy.ranked[0] and opp.block_number == 41
+    base_fee = next_base_fee(8 * 10**9, 20_000_000, 30_000_000)
+    assert base_fee == 8 * 10**9 + 8 * 10**9 * 5_000_000 // 15_000_000 // 8  # above target: it rises
+    assert (opp.max_fee_per_gas, opp.priority_fee_per_gas) == (base_fee + 10**9, 10**9)
+    assert opp.gas_cost == opp.gas * (base_fee + 10**9)
+    assert await strategy.process_event(block) == ()  # once: later actions come from pool changes

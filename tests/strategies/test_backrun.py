@@ -21,8 +21,8 @@ from defibots.execution.bundles import SignedTx
 from defibots.protocols.uniswap_v2 import UniswapV2Pair, get_amount_out
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
 from defibots.protocols.uniswap_v3.tick_math import get_tick_at_sqrt_ratio
-from defibots.strategies.amm_arb import ArbFinder, ArbParams, cycle_amounts
-from defibots.strategies.backrun import BackrunAction, BackrunPrepare, BackrunStrategy, Head, next_base_fee
+from defibots.strategies.amm_arb import ArbFinder, ArbParams, cycle_amounts, next_base_fee
+from defibots.strategies.backrun import BackrunAction, BackrunPrepare, BackrunStrategy, Head
 
 WETH, USDC = TOKENS["WETH"].address, TOKENS["USDC"].address  # USDC < WETH: USDC is token0
 V2 = v2_pair_address(USDC, WETH)

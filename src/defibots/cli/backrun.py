@@ -31,22 +31,6 @@ console = Console()
 DEFAULT_BUILDER_SHARE_BPS = 5_000
 
 
-def backrun_relays(relay: list[str] | None, settings: Settings) -> list[str]:
-    """--relay, else the local relay this checkout runs (.defibots/relay.json), else settings.relay_urls."""
-    from defibots.cli.bundle import running_local_relay
-
-    urls = list(relay or [])
-    if not urls:
-        local = running_local_relay()
-        urls = [local] if local else list(settings.relay_urls)
-    if not urls:
-        raise UserError("no relay: pass --relay URL, run `defibots devnet relay`, or set relay_urls")
-    for url in urls:
-        if not url.startswith(("http://", "https://")):
-            raise UserError(f"relay URL {url!r} is not http(s)")
-    return urls
-
-
 def builder_share(explicit: int | None, settings: Settings) -> int:
     if explicit is not None:
         return explicit
@@ -66,18 +50,14 @@ def backrun_config(
 ) -> BackrunConfig:
     from defibots.backrun_watch import BackrunConfig
     from defibots.chain.addresses import token
-    from defibots.chain.rpc import JsonRpc
-    from defibots.cli.watch import executor_address
-    from defibots.devnet.node import read_state
+    from defibots.cli.endpoints import resolve_rpc, resolve_ws
+    from defibots.cli.watch import _chain_id, executor_address
     from defibots.paths import state_dir
     from defibots.strategies.amm_arb import ArbParams
 
-    devnet = read_state() or {}
-    rpc_url = rpc or settings.rpc_url or devnet.get("http_url")
-    if not rpc_url:
-        raise UserError("no RPC: pass --rpc, set rpc_url in defibots.toml, or start `defibots devnet up`")
-    ws_url = ws or settings.ws_url or (devnet.get("ws_url") if rpc_url == devnet.get("http_url") else None)
-    chain_id = int(JsonRpc(str(rpc_url)).call("eth_chainId"), 16)
+    rpc_url = resolve_rpc(rpc, settings)
+    ws_endpoint = resolve_ws(ws, settings, rpc_url)
+    chain_id = _chain_id(rpc_url)
     arb = settings.arb
     params = ArbParams(
         base_token=token(arb.base_token).address,
@@ -87,8 +67,8 @@ def backrun_config(
         builder_share_bps=share_bps,
     )
     return BackrunConfig(
-        rpc_url=str(rpc_url),
-        ws_url=str(ws_url) if ws_url else None,
+        rpc_url=rpc_url,
+        ws_url=ws_endpoint.url if ws_endpoint else None,
         executor=executor_address(chain_id, executor),
         journal_path=settings.journal_path or state_dir() / "journal.sqlite",
         tokens=tuple(arb.tokens),
@@ -101,8 +81,10 @@ def backrun_config(
 
 
 def render(watcher: BackrunWatcher) -> Group:
+    from defibots.cli.watch import base_token_display, units
     from defibots.execution.public_tx import describe
 
+    symbol, decimals = base_token_display(watcher.config.params.base_token)
     st = watcher.strategy.stats
     ex = watcher.executor.stats
     head = watcher.strategy.head
@@ -120,8 +102,8 @@ def render(watcher: BackrunWatcher) -> Group:
         f"trigger-to-sent p50 {statistics.median(samples):.1f} ms" if samples else "trigger-to-sent -",
         f"simulated {ex.simulated} stale {ex.stale}",
         f"sent {ex.sent} included {ex.included} missed {ex.not_included + ex.conflicted}",
-        f"realized {ex.realized_profit / 1e18:.6f} WETH",
-        f"builder {ex.builder_paid / 1e18:.6f} ETH, gas {ex.gas_cost / 1e18:.6f} ETH",
+        f"realized {units(ex.realized_profit, decimals)} {symbol}",
+        f"builder {units(ex.builder_paid, 18)} ETH, gas {units(ex.gas_cost, 18)} ETH",
     )
     table = Table(title="last backrun", expand=True)
     for column in ("victim", "route", "size", "gross", "builder", "net", "target"):
@@ -132,10 +114,10 @@ def render(watcher: BackrunWatcher) -> Group:
         table.add_row(
             last.victim.hash[:18] + "…",
             describe(opp),
-            f"{opp.amount_in / 1e18:.4f}",
-            f"{opp.gross_profit / 1e18:.6f}",
-            f"{opp.builder_payment / 1e18:.6f}",
-            f"{opp.net_profit / 1e18:.6f}",
+            units(opp.amount_in, decimals, 4),
+            units(opp.gross_profit, decimals),
+            units(opp.builder_payment, decimals),
+            units(opp.net_profit, decimals),
             str(last.target_block),
         )
     lines = [f"[dim]{line}[/]" for line in ex.recent[-3:]]
@@ -152,16 +134,19 @@ def backrun(
     shadow: Annotated[
         bool, typer.Option("--shadow", help="Decide and simulate, never send (default).")
     ] = False,
-    rpc: Annotated[str | None, typer.Option(help="HTTP RPC URL (default: config, then the devnet).")] = None,
+    rpc: Annotated[
+        str | None, typer.Option(help="HTTP RPC URL (default: rpc_url, then the running devnet).")
+    ] = None,
     ws: Annotated[
-        str | None, typer.Option(help="Websocket RPC URL (default: config, then the devnet).")
+        str | None,
+        typer.Option(help="Websocket RPC URL (default: ws_url, then the devnet's when --rpc is the devnet)."),
     ] = None,
     executor: Annotated[str | None, typer.Option(help="Executor address (default: deployments/).")] = None,
     relay: Annotated[
         list[str] | None,
         typer.Option(
             "--relay",
-            help="Relay URL (repeatable; default: the running `defibots devnet relay`, else relay_urls).",
+            help="Relay URL (repeatable; default: relay_urls, else the running `defibots devnet relay`).",
         ),
     ] = None,
     builder_share_bps: Annotated[
@@ -186,21 +171,22 @@ def backrun(
 ) -> None:
     """Backrun pending swaps: predict the pools, bundle the victim then our arbitrage, send to relays."""
     from defibots.backrun_watch import BackrunWatcher
-    from defibots.chain.rpc import JsonRpc
     from defibots.cli.bundle import relay_signer
+    from defibots.cli.endpoints import resolve_relays
+    from defibots.cli.watch import _chain_id, base_token_display, units
     from defibots.config import load_settings
-    from defibots.execution.keys import load_signer
+    from defibots.execution.keys import key_choice, load_signer
 
     if execute and shadow:
         raise UserError("--execute and --shadow exclude each other")
     settings = load_settings(config)
-    relays = backrun_relays(relay, settings)
+    relays = resolve_relays(relay, settings)
     share = builder_share(builder_share_bps, settings)
     cfg = backrun_config(
         settings, rpc, ws, executor, relays, share, priority_fee_wei, blocks, shadow=not execute
     )
-    chain_id = int(JsonRpc(cfg.rpc_url).call("eth_chainId"), 16)
-    signer = load_signer(chain_id, keystore or settings.keystore, key_env or settings.key_env)
+    keystore, key_env = key_choice(keystore, key_env, settings.keystore, settings.key_env)
+    signer = load_signer(_chain_id(cfg.rpc_url), keystore, key_env)
     watcher = BackrunWatcher(cfg, signer, relay_signer(relays, settings))
     mode = "EXECUTE" if execute else "shadow"
     console.print(
@@ -213,8 +199,9 @@ def backrun(
     ):
         asyncio.run(watcher.run(duration, on_tick=lambda w: live.update(render(w))))
     ex = watcher.executor.stats
+    symbol, decimals = base_token_display(watcher.config.params.base_token)
     console.print(
         f"done: {watcher.strategy.stats.actions} backruns, {ex.simulated} simulated, {ex.sent} sent, "
-        f"{ex.included} included, {ex.stale} stale; realized {ex.realized_profit / 1e18:.6f} WETH, "
-        f"builder {ex.builder_paid / 1e18:.6f} ETH, gas {ex.gas_cost / 1e18:.6f} ETH"
+        f"{ex.included} included, {ex.stale} stale; realized {units(ex.realized_profit, decimals)} {symbol}, "
+        f"builder {units(ex.builder_paid, 18)} ETH, gas {units(ex.gas_cost, 18)} ETH"
     )

@@ -4,7 +4,7 @@ Bundle file (JSON): {"txs": [...], "blockNumber"?, "minTimestamp"?, "maxTimestam
 "revertingTxHashes"?, "replacementUuid"?, "builders"?, "watch"?: [addresses]} or just the list of txs.
 Each tx is a signed raw tx ("0x02f8..."), {"tx": "0x...", "canRevert": true}, or an unsigned tx
 {"to", "data"?, "value"?, "gas"?, "maxFeePerGas"?, "maxPriorityFeePerGas"?, "nonce"?, "canRevert"?}
-signed with the funds key (env var named by settings.key_env) at pending nonce + index.
+signed with the funds key (--keystore / --key-env, else settings.keystore / key_env) at pending nonce + index.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from rich.console import Console
 from rich.table import Table
 
 from defibots.chain.async_rpc import HttpRpc, RpcReplyError, to_int
+from defibots.cli.endpoints import RELAY_STATE_FILE, resolve_relays, resolve_rpc
 from defibots.config import Settings, load_settings
-from defibots.devnet.node import default_rpc_url, pid_alive
 from defibots.errors import UserError
 from defibots.execution.bundles import (
     Bundle,
@@ -39,8 +39,8 @@ from defibots.execution.bundles import (
     assemble_bundle,
     read_bundle_file,
 )
-from defibots.execution.flashbots_auth import load_relay_signer
 from defibots.execution.inclusion import InclusionResult, InclusionStatus, InclusionTracker, StageTimes
+from defibots.execution.keys import key_choice, load_explicit_signer, load_key_env
 from defibots.execution.relay_client import RelayClient, RelayFanout
 from defibots.execution.simulation import AnvilSimulator, BundleSimulationError, SimulationResult
 from defibots.paths import state_dir
@@ -49,11 +49,10 @@ app = typer.Typer(help="Simulate, send and track Flashbots-style bundles.", no_a
 relay_app = typer.Typer(help="Run the local Flashbots-protocol relay that builds the devnet's blocks.")
 console = Console(soft_wrap=True)
 
-RELAY_STATE_FILE = "relay.json"
 BUNDLES_DIR = "bundles"
 
 RpcOpt = Annotated[
-    str | None, typer.Option("--rpc", help="Node RPC (default: the running devnet, else rpc_url).")
+    str | None, typer.Option("--rpc", help="Node RPC (default: rpc_url, else the running devnet).")
 ]
 WatchOpt = Annotated[
     list[str] | None,
@@ -61,6 +60,17 @@ WatchOpt = Annotated[
 ]
 KeyEnvOpt = Annotated[
     str | None, typer.Option("--key-env", help="Env var holding the funds key (default: settings.key_env).")
+]
+KeystoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--keystore",
+        help="Funds key keystore JSON (password from $DEFIBOTS_KEYSTORE_PASSWORD or a prompt; "
+        "default: settings.keystore).",
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="defibots.toml to read (default ./defibots.toml).")
 ]
 InPlaceOpt = Annotated[
     bool,
@@ -70,29 +80,10 @@ InPlaceOpt = Annotated[
 ]
 
 
-def resolve_rpc(rpc: str | None, settings: Settings) -> str:
-    """--rpc, else the devnet this checkout runs (.defibots/devnet.json), else settings.rpc_url."""
-    url = rpc or default_rpc_url() or settings.rpc_url
-    if not url:
-        raise UserError("no RPC: start `defibots devnet up`, pass --rpc, or set rpc_url in defibots.toml")
-    if url.startswith("ws"):
-        url = url.replace("wss://", "https://").replace("ws://", "http://")
-    return url
-
-
-def funds_account(key_env: str | None, settings: Settings) -> LocalAccount | None:
-    """The funds key from the env var named by --key-env or settings.key_env; None if none is configured."""
-    name = key_env or settings.key_env
-    if not name:
-        return None
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise UserError(f"funds key env var {name} is not set")
-    try:
-        account: LocalAccount = Account.from_key(value)
-    except Exception:
-        raise UserError(f"funds key in {name} is not a valid private key") from None
-    return account
+def funds_account(keystore: Path | None, key_env: str | None, settings: Settings) -> LocalAccount | None:
+    """The funds key: --keystore / --key-env, else the config's keystore / key_env; None if none is set."""
+    keystore, key_env = key_choice(keystore, key_env, settings.keystore, settings.key_env)
+    return load_explicit_signer(keystore, key_env, purpose="funds key")
 
 
 def next_base_fee(block: dict[str, Any]) -> int:
@@ -145,7 +136,8 @@ async def prepare(
         raise UserError(f"node at {rpc.url} failed: {exc.message}") from None
     if spec.needs_key and signer is None:
         raise UserError(
-            f"{spec.source}: has unsigned transactions but no funds key (set key_env or --key-env)"
+            f"{spec.source}: has unsigned transactions but no funds key "
+            "(--keystore, --key-env, or set keystore/key_env)"
         )
     pending_nonce = None
     estimates: dict[TxRequest, int] = {}
@@ -258,7 +250,9 @@ def print_simulation(result: SimulationResult, watch: Sequence[str]) -> None:
 def simulate(
     file: Annotated[str, typer.Argument(help="Bundle JSON file, or - for stdin.")],
     rpc: RpcOpt = None,
+    config: ConfigOpt = None,
     watch: WatchOpt = None,
+    keystore: KeystoreOpt = None,
     key_env: KeyEnvOpt = None,
     timestamp: Annotated[
         int | None, typer.Option(help="Block timestamp (default: max(head+1, now)).")
@@ -269,10 +263,10 @@ def simulate(
     ] = False,
 ) -> None:
     """Simulate a bundle on top of the latest block; exit 1 if a tx reverts that may not."""
-    settings = load_settings()
+    settings = load_settings(config)
     url = resolve_rpc(rpc, settings)
     spec = read_bundle_file(file)
-    signer = funds_account(key_env, settings) if spec.needs_key else None
+    signer = funds_account(keystore, key_env, settings) if spec.needs_key else None
 
     async def go() -> SimulationResult:
         async with HttpRpc(url) as node:
@@ -291,42 +285,20 @@ def simulate(
         raise typer.Exit(1)
 
 
-def relay_urls(relay: Sequence[str] | None, settings: Settings) -> list[str]:
-    """--relay, else settings.relay_urls, else the local relay this checkout runs."""
-    urls = list(relay or []) or list(settings.relay_urls)
-    if not urls:
-        local = running_local_relay()
-        if local:
-            urls = [local]
-    if not urls:
-        raise UserError("no relay: pass --relay URL, set relay_urls, or run `defibots devnet relay`")
-    for url in urls:
-        if not url.startswith(("http://", "https://")):
-            raise UserError(f"relay URL {url!r} is not http(s)")
-    return urls
-
-
 def relay_signer(urls: Sequence[str], settings: Settings) -> LocalAccount:
     """The reputation key; a throwaway one is fine when every relay is on this machine."""
     if settings.relay_signing_key_env or not all(_is_local(u) for u in urls):
-        return load_relay_signer(settings.relay_signing_key_env)
+        if not settings.relay_signing_key_env:
+            raise UserError(
+                "no relay signing key: set relay_signing_key_env in defibots.toml to an env var name"
+            )
+        return load_key_env(settings.relay_signing_key_env, purpose="relay signing key")
     account: LocalAccount = Account.create()
     return account
 
 
 def _is_local(url: str) -> bool:
     return (urlparse(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
-
-
-def running_local_relay() -> str | None:
-    path = state_dir() / RELAY_STATE_FILE
-    try:
-        info = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if isinstance(info, dict) and isinstance(info.get("pid"), int) and pid_alive(info["pid"]):
-        return str(info["url"])
-    return None
 
 
 def save_record(bundle: Bundle, targets: Sequence[int], relays: Sequence[str], ours: Sequence[str]) -> Path:
@@ -385,8 +357,13 @@ def print_inclusion(result: InclusionResult) -> None:
 def send(
     file: Annotated[str, typer.Argument(help="Bundle JSON file, or - for stdin.")],
     rpc: RpcOpt = None,
+    config: ConfigOpt = None,
     relay: Annotated[
-        list[str] | None, typer.Option("--relay", help="Relay URL (repeatable; default: relay_urls).")
+        list[str] | None,
+        typer.Option(
+            "--relay",
+            help="Relay URL (repeatable; default: relay_urls, else the running `defibots devnet relay`).",
+        ),
     ] = None,
     blocks: Annotated[int, typer.Option("--blocks", min=1, max=25, help="Target the next N blocks.")] = 1,
     min_profit: Annotated[
@@ -400,17 +377,18 @@ def send(
     ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 120.0,
     watch: WatchOpt = None,
+    keystore: KeystoreOpt = None,
     key_env: KeyEnvOpt = None,
     in_place: InPlaceOpt = False,
 ) -> None:
     """Simulate, then send to the relays for the next block(s); prints the bundle hash."""
-    settings = load_settings()
+    settings = load_settings(config)
     url = resolve_rpc(rpc, settings)
-    urls = relay_urls(relay, settings)
+    urls = resolve_relays(relay, settings)
     spec = read_bundle_file(file)
     stages = StageTimes()
     stages.mark("trigger")
-    signer = funds_account(key_env, settings) if spec.needs_key else None
+    signer = funds_account(keystore, key_env, settings) if spec.needs_key else None
     auth = relay_signer(urls, settings)
 
     async def go() -> InclusionResult | None:
@@ -471,9 +449,10 @@ def send(
 def status(
     bundle_hash: Annotated[str, typer.Argument(help="Bundle hash printed by `bundle send`.")],
     rpc: RpcOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Where a bundle sent from this checkout stands in its target blocks."""
-    settings = load_settings()
+    settings = load_settings(config)
     url = resolve_rpc(rpc, settings)
     record = load_record(bundle_hash)
     txs = tuple(SignedTx.decode(bytes.fromhex(raw[2:])) for raw in record["txs"])
@@ -503,6 +482,7 @@ def status(
 @relay_app.callback(invoke_without_command=True)
 def relay_main(
     rpc: RpcOpt = None,
+    config: ConfigOpt = None,
     port: Annotated[int, typer.Option(help="Port for the relay's JSON-RPC.", min=1, max=65535)] = 8550,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     block_time: Annotated[float, typer.Option(help="Seconds per block (the relay mines the devnet).")] = 12.0,
@@ -512,7 +492,7 @@ def relay_main(
 
     if block_time <= 0:
         raise UserError("--block-time must be positive")
-    settings = load_settings()
+    settings = load_settings(config)
     url = resolve_rpc(rpc, settings)
 
     async def serve() -> None:

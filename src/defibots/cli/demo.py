@@ -144,23 +144,38 @@ def _noise_loop(noise: MarketNoise, rate: float, stop: threading.Event) -> None:
 
 
 def _summary(watcher: ArbWatcher, noise_swaps: int, exchange_moves: int, eth_usd: float) -> None:
+    """Amounts in the base token's own units and symbol; gas in ETH, also converted into the base at the
+    reference pool's price for the net line (the demo's base is WETH, where the conversion is 1:1)."""
+    from defibots.cli.history import totals_line
+    from defibots.cli.watch import base_token_display, units
+    from defibots.journal import Journal
+
     ex = watcher.executor.stats
     stats = watcher.stats()
     table = Table(title="demo summary", show_header=False)
-    net = ex.realized_profit - ex.gas_cost
+    symbol, decimals = base_token_display(watcher.config.params.base_token)
+    base_usd = eth_usd if symbol == "WETH" else None
+    # trades, gas and P&L from the journal query `defibots history` prints: the two agree, reverts included
+    with Journal(watcher.config.journal_path, create=False) as journal:
+        totals = journal.totals()
+    mine = next((t for t in totals if t.base_token == symbol), None)
+    included, reverted = (mine.included, mine.reverted) if mine else (0, 0)
+    realized, gas, net = (mine.gross_profit, mine.gas_cost, mine.net_profit) if mine else (0, 0, 0)
+
+    def usd(amount: int, amount_decimals: int, price: float | None) -> str:
+        return f" (${amount / 10**amount_decimals * price:,.2f})" if price is not None else ""
+
     rows = [
         ("noise swaps sent / exchange price moves", f"{noise_swaps} / {exchange_moves}"),
         ("blocks watched", str(watcher.collector.blocks_seen)),
         ("opportunities acted on (simulated)", str(ex.simulated + ex.stale)),
         ("stale (model behind chain, not sent)", str(ex.stale)),
-        ("executed", str(ex.included)),
-        ("reverted", str(ex.reverted)),
-        (
-            "realized profit",
-            f"{ex.realized_profit / 1e18:.6f} WETH (${ex.realized_profit / 1e18 * eth_usd:,.2f})",
-        ),
-        ("gas spent", f"{ex.gas_cost / 1e18:.6f} ETH (${ex.gas_cost / 1e18 * eth_usd:,.2f})"),
-        ("net", f"{net / 1e18:.6f} WETH (${net / 1e18 * eth_usd:,.2f})"),
+        ("executed", str(included)),
+        ("reverted", str(reverted)),
+        ("realized profit", f"{units(realized, decimals)} {symbol}{usd(realized, decimals, base_usd)}"),
+        ("gas spent", f"{units(gas, 18)} ETH{usd(gas, 18, eth_usd)}"),
+        ("net", f"{units(net, decimals)} {symbol}{usd(net, decimals, base_usd)}"),
+        *(("journal totals (as `defibots history`)", totals_line(t)) for t in totals),
         ("events / drops", f"{stats.events_total} / {stats.drops_total}"),
     ]
     if watcher.cex_journal is not None:

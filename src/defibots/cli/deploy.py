@@ -22,10 +22,11 @@ from web3 import Web3
 from web3.exceptions import Web3Exception
 
 from defibots.chain.addresses import DEVNET, MAINNET
+from defibots.cli.endpoints import resolve_rpc
 from defibots.config import load_settings
 from defibots.errors import UserError
 from defibots.execution import executor_client as ec
-from defibots.execution.keys import load_signer
+from defibots.execution.keys import key_choice, load_signer
 from defibots.paths import foundry_binary, project_root
 
 app = typer.Typer(
@@ -33,7 +34,6 @@ app = typer.Typer(
 )
 console = Console()
 
-LOCAL_RPC = "http://127.0.0.1:8545"
 CONTRACT = "Executor"
 
 
@@ -52,9 +52,7 @@ class DeployRequest:
 def executor(
     rpc: Annotated[
         str | None,
-        typer.Option(
-            help=f"RPC URL (default: $DEFIBOTS_RPC_URL, else the running devnet, else {LOCAL_RPC})."
-        ),
+        typer.Option(help="RPC URL (default: rpc_url / $DEFIBOTS_RPC_URL, else the running devnet)."),
     ] = None,
     keystore: Annotated[
         Path | None,
@@ -83,12 +81,13 @@ def executor(
 def deploy_executor(request: DeployRequest) -> tuple[dict[str, Any], Path]:
     """Everything `deploy executor` does; returns the record written and the file it went to."""
     settings = load_settings()
-    url = request.rpc or settings.rpc_url or _devnet_url() or LOCAL_RPC
+    url = resolve_rpc(request.rpc, settings)
     w3, chain_id = _connect(url)
     for address in (request.owner, *request.allow):
         if address is not None and not is_address(address):
             raise UserError(f"{address!r} is not an address")
-    signer = load_signer(chain_id, request.keystore or settings.keystore, request.key_env or settings.key_env)
+    keystore, key_env = key_choice(request.keystore, request.key_env, settings.keystore, settings.key_env)
+    signer = load_signer(chain_id, keystore, key_env)
 
     path = (request.deployments_dir or project_root() / "deployments") / f"{chain_id}.json"
     records = _read_records(path, chain_id)
@@ -135,12 +134,6 @@ def deploy_executor(request: DeployRequest) -> tuple[dict[str, Any], Path]:
     tmp.write_text(json.dumps(records, indent=2) + "\n")
     tmp.replace(path)
     return {"chainId": chain_id, "rpc": url, **record}, path
-
-
-def _devnet_url() -> str | None:
-    from defibots.devnet.node import default_rpc_url
-
-    return default_rpc_url()
 
 
 def _connect(url: str) -> tuple[Web3, int]:

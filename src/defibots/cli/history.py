@@ -10,12 +10,15 @@ from rich.console import Console
 from rich.table import Table
 
 from defibots.config import load_settings
-from defibots.journal import Journal, format_units
+from defibots.journal import Journal, TokenTotals, format_units
 from defibots.paths import state_dir
 
 app = typer.Typer(help="Show past trades from the journal: gas, builder payments, profit, totals.")
 
-STATUS_STYLE = {"included": "green", "reverted": "red", "not_included": "yellow", "pending": "cyan"}
+STATUS_STYLE = {
+    "included": "green", "reverted": "red", "not_included": "yellow", "pending": "cyan", "unknown": "magenta",
+}  # fmt: skip
+UNSETTLED = ("pending", "unknown")
 
 
 def default_journal_path() -> Path:
@@ -51,7 +54,7 @@ def history(
     table.add_column("profit", justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
     for t in trades:
-        pending = t.status == "pending"
+        pending = t.status in UNSETTLED
         table.add_row(
             str(t.block_number),
             t.route,
@@ -63,11 +66,17 @@ def history(
         )
     console.print(table)
     for total in totals:
-        ret = total.return_pct
-        console.print(
-            f"{total.base_token}: trades {total.trades} (included {total.included})"
-            f" | fees {format_units(total.fees, 18)} ETH"
-            f" (gas {format_units(total.gas_cost, 18)}, builder {format_units(total.builder_payment, 18)})"
-            f" | P&L {format_units(total.net_profit, total.base_decimals)} {total.base_token}"
-            f" | return {'n/a' if ret is None else f'{ret:.4f}%'}"
-        )
+        console.print(totals_line(total))
+
+
+def totals_line(total: TokenTotals) -> str:
+    """One base token's totals as `history` prints them; the demo summary prints the same line, so the
+    two always agree (reverted trades and their gas included)."""
+    ret = total.return_pct
+    return (
+        f"{total.base_token}: trades {total.trades} (included {total.included}, reverted {total.reverted})"
+        f" | fees {format_units(total.fees, 18)} ETH"
+        f" (gas {format_units(total.gas_cost, 18)}, builder {format_units(total.builder_payment, 18)})"
+        f" | P&L {format_units(total.net_profit, total.base_decimals)} {total.base_token}"
+        f" | return {'n/a' if ret is None else f'{ret:.4f}%'}"
+    )

@@ -80,23 +80,18 @@ def watch_config(
     """Settings + flags -> WatchConfig, checking what needs no running watcher first (tokens, chain id)."""
     from defibots.arb_watch import WatchConfig
     from defibots.chain.addresses import token
-    from defibots.chain.rpc import JsonRpc
-    from defibots.devnet.node import read_state
+    from defibots.cli.endpoints import resolve_rpc, resolve_ws
     from defibots.paths import state_dir
     from defibots.strategies.amm_arb import ArbParams
 
     arb = settings.arb
     base_token = token(arb.base_token)
     tokens = tuple(token(t).symbol for t in arb.tokens)
-    devnet = read_state() or {}
-    rpc_url = rpc or settings.rpc_url or devnet.get("http_url")
-    if not rpc_url:
-        raise UserError("no RPC: pass --rpc, set rpc_url in defibots.toml, or start `defibots devnet up`")
-    chain_id = int(JsonRpc(str(rpc_url)).call("eth_chainId"), 16)
+    rpc_url = resolve_rpc(rpc, settings)
+    chain_id = _chain_id(rpc_url)
     if settings.chain_id is not None and chain_id != settings.chain_id:
         raise UserError(f"RPC {rpc_url} serves chain {chain_id}, but the config expects {settings.chain_id}")
-    explicit_ws = ws or settings.ws_url
-    ws_url = explicit_ws or (devnet.get("ws_url") if rpc_url == devnet.get("http_url") else None)
+    ws_endpoint = resolve_ws(ws, settings, rpc_url)
     params = ArbParams(
         base_token=base_token.address,
         max_hops=arb.max_hops,
@@ -105,22 +100,36 @@ def watch_config(
         builder_share_bps=0,  # the public path pays no builder; bundles do
     )
     return WatchConfig(
-        rpc_url=str(rpc_url),
-        ws_url=str(ws_url) if ws_url else None,
+        rpc_url=rpc_url,
+        ws_url=ws_endpoint.url if ws_endpoint else None,
         executor=executor_address(chain_id, executor),
         journal_path=settings.journal_path or state_dir() / "journal.sqlite",
         tokens=tokens,
         params=params,
         expected_chain_id=settings.chain_id,
         shadow=shadow,
-        ws_required=bool(explicit_ws),
+        ws_required=ws_endpoint is not None and ws_endpoint.source != "devnet",
         cex=cex_watch(settings, cex or CexOptions()),
     )
+
+
+def base_token_display(address: str) -> tuple[str, int]:
+    """(symbol, decimals) of a base token, for display; an unlisted token shows its address, 18 decimals."""
+    from defibots.chain.addresses import TOKENS
+
+    known = next((t for t in TOKENS.values() if t.address.lower() == address.lower()), None)
+    return (known.symbol, known.decimals) if known else (address[:10], 18)
+
+
+def units(amount: int, decimals: int, places: int = 6) -> str:
+    """A token amount in its smallest unit as a decimal string (exact, then rounded to `places`)."""
+    return f"{Decimal(amount).scaleb(-decimals):.{places}f}"
 
 
 def render(watcher: ArbWatcher) -> Group:
     from defibots.execution.public_tx import describe
 
+    symbol, decimals = base_token_display(watcher.config.params.base_token)
     stats = watcher.stats()
     head = Table.grid(padding=(0, 2))
     latency = stats.latency.get("decide")
@@ -138,7 +147,7 @@ def render(watcher: ArbWatcher) -> Group:
         f"p99 {latency.p99_us / 1000:.2f} ms" if latency else "",
         f"to-send p50 {total.p50_us / 1000:.1f} ms" if total else "to-send -",
         f"sent {ex.sent} stale {ex.stale}",
-        f"realized {ex.realized_profit / 1e18:.6f} WETH, gas {ex.gas_cost / 1e18:.6f} ETH",
+        f"realized {units(ex.realized_profit, decimals)} {symbol}, gas {units(ex.gas_cost, 18)} ETH",
     )
     listener = watcher.listener.stats
     head.add_row(
@@ -148,16 +157,16 @@ def render(watcher: ArbWatcher) -> Group:
         f"bad messages {listener.malformed_messages}",
         f"cex signals {watcher.cex_signals}" if watcher.cex_journal else "cex off",
     )
-    table = Table(title="best opportunities", expand=True)
+    table = Table(title=f"best opportunities (amounts in {symbol})", expand=True)
     for column in ("route", "size", "gross", "gas cost", "net", "block"):
         table.add_column(column)
     for opp in watcher.best():
         table.add_row(
             describe(opp),
-            f"{opp.amount_in / 1e18:.4f}",
-            f"{opp.gross_profit / 1e18:.6f}",
-            f"{opp.gas_cost / 1e18:.6f}",
-            f"{opp.net_profit / 1e18:.6f}",
+            units(opp.amount_in, decimals, 4),
+            units(opp.gross_profit, decimals),
+            units(opp.gas_cost, decimals),
+            units(opp.net_profit, decimals),
             str(opp.block_number),
         )
     parts: list[RenderableType] = [head, table]
@@ -201,10 +210,15 @@ def arb(
     shadow: Annotated[
         bool, typer.Option("--shadow", help="Decide and simulate, never send (default).")
     ] = False,
-    rpc: Annotated[str | None, typer.Option(help="HTTP RPC URL (default: config, then the devnet).")] = None,
+    rpc: Annotated[
+        str | None, typer.Option(help="HTTP RPC URL (default: rpc_url, then the running devnet).")
+    ] = None,
     ws: Annotated[
         str | None,
-        typer.Option(help="Websocket RPC URL (default: config, then the devnet); must answer when given."),
+        typer.Option(
+            help="Websocket RPC URL (default: ws_url, then the devnet's when --rpc is the devnet); "
+            "must answer when given or configured."
+        ),
     ] = None,
     executor: Annotated[str | None, typer.Option(help="Executor address (default: deployments/).")] = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.", min=0)] = None,
@@ -227,14 +241,15 @@ def arb(
     """Watch tracked pools for AMM arbitrage (and AMM-CEX gaps); live table of opportunities, latency, P&L."""
     from defibots.arb_watch import ArbWatcher
     from defibots.config import load_settings
-    from defibots.execution.keys import load_signer
+    from defibots.execution.keys import key_choice, load_signer
 
     if execute and shadow:
         raise UserError("--execute and --shadow exclude each other")
     settings = load_settings(config)
     cex = CexOptions(cex_url, no_cex, Decimal(str(min_edge_bps)), usdc_as_usdt)
     cfg = watch_config(settings, rpc, ws, executor, shadow=not execute, cex=cex)
-    signer = load_signer(_chain_id(cfg.rpc_url), keystore or settings.keystore, key_env or settings.key_env)
+    keystore, key_env = key_choice(keystore, key_env, settings.keystore, settings.key_env)
+    signer = load_signer(_chain_id(cfg.rpc_url), keystore, key_env)
     watcher = ArbWatcher(cfg, signer)
     mode = "EXECUTE" if execute else "shadow"
 
@@ -254,14 +269,16 @@ def arb(
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(session())
     ex = watcher.executor.stats
+    symbol, decimals = base_token_display(cfg.params.base_token)
     console.print(
         f"done: {ex.simulated} simulated, {ex.sent} sent, {ex.stale} stale; "
-        f"realized {ex.realized_profit / 1e18:.6f} WETH, gas {ex.gas_cost / 1e18:.6f} ETH"
+        f"realized {units(ex.realized_profit, decimals)} {symbol}, gas {units(ex.gas_cost, 18)} ETH"
         + (f"; {watcher.cex_signals} CEX signals" if cfg.cex else "")
     )
 
 
 def _chain_id(url: str) -> int:
+    """The chain the RPC serves (an unreachable RPC is a UserError naming the URL)."""
     from defibots.chain.rpc import JsonRpc
 
     return int(JsonRpc(url).call("eth_chainId"), 16)

@@ -48,15 +48,20 @@ def load_keystore(path: Path, password: str | None = None) -> LocalAccount:
     return account
 
 
-def load_key_env(variable: str) -> LocalAccount:
-    """A hex private key held in an environment variable (the value is never echoed)."""
-    value = os.environ.get(variable)
+def load_key_env(variable: str, purpose: str = "signing key") -> LocalAccount:
+    """A hex private key held in an environment variable: the one loader for signer, funds and relay keys.
+
+    `purpose` only labels errors ("funds key: environment variable X is not set"); the value never shows.
+    """
+    value = os.environ.get(variable, "").strip()
     if not value:
-        raise UserError(f"environment variable {variable} is not set")
+        raise UserError(f"{purpose}: environment variable {variable} is not set")
     try:
-        account: LocalAccount = Account.from_key(value.strip())
-    except (ValueError, TypeError):
-        raise UserError(f"environment variable {variable} does not hold a valid private key") from None
+        account: LocalAccount = Account.from_key(value)
+    except Exception:  # eth-keys raises assorted types for malformed keys; none may carry the value out
+        raise UserError(
+            f"{purpose}: environment variable {variable} does not hold a valid private key"
+        ) from None
     return account
 
 
@@ -67,16 +72,35 @@ def dev_account(index: int = 0) -> LocalAccount:
     return dev_accounts(index + 1)[index]
 
 
-def load_signer(
-    chain_id: int, keystore: Path | None = None, key_env: str | None = None, password: str | None = None
-) -> LocalAccount:
-    """The signer for a command: --keystore or --key-env; on the devnet (31337) anvil account 0 by default."""
+def key_choice(
+    keystore: Path | None, key_env: str | None, config_keystore: Path | None, config_key_env: str | None
+) -> tuple[Path | None, str | None]:
+    """Flags replace the config's key choice as a whole: `--keystore` under a config with key_env is fine."""
+    if keystore is not None or key_env is not None:
+        return keystore, key_env
+    return config_keystore, config_key_env
+
+
+def load_explicit_signer(
+    keystore: Path | None, key_env: str | None, password: str | None = None, purpose: str = "signing key"
+) -> LocalAccount | None:
+    """The key a user named (keystore or env var), or None when they named neither."""
     if keystore is not None and key_env is not None:
         raise UserError("give either --keystore or --key-env, not both")
     if keystore is not None:
         return load_keystore(keystore, password)
     if key_env is not None:
-        return load_key_env(key_env)
+        return load_key_env(key_env, purpose)
+    return None
+
+
+def load_signer(
+    chain_id: int, keystore: Path | None = None, key_env: str | None = None, password: str | None = None
+) -> LocalAccount:
+    """The signer for a command: --keystore or --key-env; on the devnet (31337) anvil account 0 by default."""
+    explicit = load_explicit_signer(keystore, key_env, password)
+    if explicit is not None:
+        return explicit
     if chain_id == DEVNET:
         return dev_account(0)
     raise UserError(

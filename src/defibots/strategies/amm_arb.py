@@ -12,8 +12,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from defibots.chain.addresses import TOKENS
 from defibots.chain.pool_sync import PoolStates
 from defibots.engine import Action, Strategy
+from defibots.errors import UserError
 from defibots.events import Event, NewBlock, PoolsUpdated
 from defibots.protocols import ContractRevert
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
@@ -27,7 +29,22 @@ PoolModel = UniswapV2Pair | UniswapV3Pool
 TX_BASE_GAS = 21_000 + 15_000
 HOP_GAS = {"v2": 45_000, "v3": 75_000}
 _Q96 = 2.0**96
+_Q192 = 2**192
 _GOLDEN = (math.sqrt(5) - 1) / 2
+WETH = TOKENS["WETH"].address
+"""Gas is paid in ETH; its price in a base token comes from the tracked WETH/base pools."""
+ELASTICITY = 2
+BASE_FEE_CHANGE_DENOMINATOR = 8
+
+
+def next_base_fee(base_fee: int, gas_used: int, gas_limit: int) -> int:
+    """EIP-1559 base fee of the block after one with these fields (unchanged when gas_limit is 0)."""
+    target = gas_limit // ELASTICITY
+    if target == 0 or gas_used == target:
+        return base_fee
+    if gas_used > target:
+        return base_fee + max(1, base_fee * (gas_used - target) // target // BASE_FEE_CHANGE_DENOMINATOR)
+    return base_fee - base_fee * (target - gas_used) // target // BASE_FEE_CHANGE_DENOMINATOR
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +54,8 @@ class Hop:
     token_in: str
     token_out: str
     fee: int = 0  # V3 fee tier (hundredths of a bip); unused for V2
+    v2_fee: tuple[int, int] = (997, 1000)
+    """V2: the pair's (kept numerator, denominator) of the input, carried so a route needs no pool lookup."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +76,20 @@ class Cycle:
         return TX_BASE_GAS + sum(HOP_GAS[h.protocol] for h in self.hops)
 
     def describe(self, symbols: Mapping[str, str] | None = None) -> str:
+        """`WETH-v3-500->USDC-v2->WETH`: V3 hops name their fee tier, so two cycles never share a label
+        (a token pair has one V2 pair and one V3 pool per tier)."""
         name = (symbols or {}).get
         parts = [name(self.base, self.base[:8])]
         for h in self.hops:
-            parts.append(f"-{h.protocol}->{name(h.token_out, h.token_out[:8])}")
+            kind = f"v3-{h.fee}" if h.protocol == "v3" else h.protocol
+            parts.append(f"-{kind}->{name(h.token_out, h.token_out[:8])}")
         return "".join(parts)
+
+
+def wei_to_base(wei: int, rate: tuple[int, int]) -> int:
+    """`wei * num / den` rounded up (a cost converted never comes out smaller)."""
+    num, den = rate
+    return -(-wei * num // den)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +101,18 @@ class Opportunity:
     """Exact output of each hop at `amount_in` (the route's intermediate amounts)."""
     gas: int
     gas_cost: int
+    """Gas at `max_fee_per_gas`, in base-token units (converted with `eth_to_base`)."""
     builder_payment: int
     block_number: int
+    max_fee_per_gas: int = 0
+    """The fee fields a sent transaction must carry: the profit above was priced with them."""
+    priority_fee_per_gas: int = 0
+    eth_to_base: tuple[int, int] = (1, 1)
+    """Base-token units per wei of ETH as a ratio (num, den), from the tracked pools; (1, 1) for WETH."""
+
+    def to_base(self, wei: int) -> int:
+        """A wei amount (gas, builder pay in ETH) in base-token units, rounded up: costs never shrink."""
+        return wei_to_base(wei, self.eth_to_base)
 
     @property
     def gross_profit(self) -> int:
@@ -87,6 +125,9 @@ class Opportunity:
 
 @dataclass(frozen=True)
 class ArbParams:
+    """`min_net_profit` and `max_amount_in` are in base-token units; `base_fee` is the fee per gas the
+    next block will charge and `priority_fee` the tip per gas (wei)."""
+
     base_token: str
     max_hops: int = 3
     max_amount_in: int = 1_000 * 10**18
@@ -95,6 +136,25 @@ class ArbParams:
     priority_fee: int = 1_000_000_000
     builder_share_bps: int = 0
     search_iterations: int = 48
+
+
+def reference_pool(pools: Iterable[PoolModel], base: str) -> PoolModel | None:
+    """The deepest WETH/base pool (most WETH on its books), or None if none is tracked."""
+    pairs = [p for p in pools if {p.token0, p.token1} == {WETH, base}]
+    return max(pairs, key=lambda p: (_depth_in(p, WETH), p.address), default=None)
+
+
+def eth_to_base(pool: PoolModel, base: str) -> tuple[int, int]:
+    """Base-token units per wei at the pool's mid price, as an exact ratio: V2 reserves, or V3
+    sqrtPriceX96**2 / 2**192 (token1 per token0). Mid, not an executable quote: it prices gas, which is
+    small next to the trade, and does not move with our own size."""
+    if isinstance(pool, UniswapV2Pair):
+        r_weth, r_base = pool.reserves_for(WETH)
+        return (r_base, r_weth) if r_weth else (0, 1)
+    price = pool.sqrt_price_x96**2
+    if pool.token0 == WETH:
+        return (price, _Q192)
+    return (_Q192, price) if price else (0, 1)
 
 
 def _protocol(pool: PoolModel) -> str:
@@ -114,7 +174,11 @@ def enumerate_cycles(pools: Iterable[PoolModel], base: str, max_hops: int = 3) -
             if p.address in used:
                 continue
             out = p.token1 if token == p.token0 else p.token0
-            hop = Hop(p.address, _protocol(p), token, out, p.fee if isinstance(p, UniswapV3Pool) else 0)
+            hop = (
+                Hop(p.address, "v3", token, out, p.fee)
+                if isinstance(p, UniswapV3Pool)
+                else Hop(p.address, "v2", token, out, v2_fee=(p.fee_numerator, p.fee_denominator))
+            )
             if out == base:
                 if hops:
                     cycles.append(Cycle((*hops, hop)))
@@ -176,6 +240,17 @@ def marginal_rate(pool: PoolModel, token_in: str) -> float:
     return (price if token_in == pool.token0 else 1 / price) * fee
 
 
+def _depth_in(pool: PoolModel, token_in: str) -> int:
+    """Units of `token_in` on the pool's books (V3: virtual reserve at the current price)."""
+    if isinstance(pool, UniswapV2Pair):
+        return pool.reserves_for(token_in)[0]
+    if pool.sqrt_price_x96 == 0:
+        return 0
+    if token_in == pool.token0:
+        return pool.liquidity * 2**96 // pool.sqrt_price_x96
+    return pool.liquidity * pool.sqrt_price_x96 // 2**96
+
+
 def screen(pools: Mapping[str, PoolModel], cycle: Cycle) -> float:
     rate = 1.0
     for hop in cycle.hops:
@@ -184,7 +259,13 @@ def screen(pools: Mapping[str, PoolModel], cycle: Cycle) -> float:
 
 
 class ArbFinder:
-    """Holds the cycle index and re-evaluates only the cycles that touch pools that changed."""
+    """Holds the cycle index and re-evaluates only the cycles that touch pools that changed.
+
+    Gas is converted into the base token at the mid price of one reference pool, the deepest tracked
+    WETH/base pool at start-up (re-read whenever it changes); a base with no such pool is a UserError.
+    Each opportunity carries the rate it was priced with (`eth_to_base`), so its numbers stay consistent
+    even when it was priced before the reference pool last moved.
+    """
 
     def __init__(self, pools: Mapping[str, PoolModel], params: ArbParams) -> None:
         self.params = params
@@ -195,12 +276,27 @@ class ArbFinder:
             for address in c.pools:
                 self.cycles_by_pool[address].append(i)
         self.best: dict[int, Opportunity] = {}
-        self.block_number = 0
+        # the block the models are from: opportunities priced before any update are stamped with it
+        self.block_number = max((p.block_number for p in self.pools.values()), default=0)
+        self.reference: str | None = None
+        self.eth_to_base: tuple[int, int] = (1, 1)
+        if params.base_token.lower() != WETH.lower():
+            ref = reference_pool(self.pools.values(), params.base_token)
+            if ref is None:
+                symbol = next((t.symbol for t in TOKENS.values() if t.address == params.base_token), None)
+                raise UserError(
+                    f"base token {symbol or params.base_token}: no tracked WETH pool to price gas in it "
+                    "(track WETH too, or use WETH as the base)"
+                )
+            self.reference = ref.address
+            self.eth_to_base = eth_to_base(ref, params.base_token)
 
     def update(self, changed: Mapping[str, PoolModel], block_number: int) -> list[Opportunity]:
         """Apply new pool states and return the ranked opportunities above the profit threshold."""
         self.pools.update(changed)
         self.block_number = max(self.block_number, block_number)
+        if self.reference is not None and self.reference in changed:
+            self.eth_to_base = eth_to_base(changed[self.reference], self.params.base_token)
         touched = {i for address in changed for i in self.cycles_by_pool.get(address, ())}
         for i in touched:
             opp = self.evaluate(self.cycles[i])
@@ -238,17 +334,25 @@ class ArbFinder:
         if len(amounts) != len(cycle.hops) or amounts[-1] == 0:
             return None
         gas = cycle.gas()
-        gas_cost = gas * (self.params.base_fee + self.params.priority_fee)
+        priority = self.params.priority_fee
+        max_fee = self.params.base_fee + priority  # what the sent tx carries; it pays at most this
         gross = amounts[-1] - amount_in
+        # a share of the gross profit, so already in base-token units (the contract's rounding)
         builder = gross * self.params.builder_share_bps // 10_000 if gross > 0 else 0
-        return Opportunity(cycle, amount_in, amounts[-1], amounts, gas, gas_cost, builder, self.block_number)
+        gas_cost = wei_to_base(gas * max_fee, self.eth_to_base)
+        return Opportunity(
+            cycle, amount_in, amounts[-1], amounts, gas, gas_cost, builder, self.block_number,
+            max_fee_per_gas=max_fee, priority_fee_per_gas=priority, eth_to_base=self.eth_to_base,
+        )  # fmt: skip
 
     def optimal_input(self, cycle: Cycle, rate: float) -> int:
         """Size maximizing out(x) - x: closed form for all-V2 cycles, golden-section search otherwise.
 
-        The search runs on the exact models; profit is concave in size for these AMMs, so the bracket
-        closes on the optimum. Precision is relative (~1e-9 of the bracket), not to the wei: the
-        profit reported is exact for the size chosen.
+        The search runs on the exact models; profit is concave in size for these AMMs. It first brackets
+        the optimum by growing a probe 4x at a time from ~1e-6 of the first pool's depth, then closes the
+        bracket by golden section. Bracketing first matters: the precision is relative to the bracket
+        (~1e-10 of it), and a bracket of the whole `max_amount_in` (1e21 units) is far wider than a
+        6-decimal token's optimum. The profit reported is exact for the size chosen.
         """
         upper = self.params.max_amount_in
         if all(h.protocol == "v2" for h in cycle.hops):
@@ -261,7 +365,19 @@ class ArbFinder:
                 return -x
             return amounts[-1] - x
 
-        lo, hi = 0.0, float(upper)
+        first = self.pools[cycle.hops[0].pool]
+        probe = min(max(1, _depth_in(first, cycle.base) >> 20), upper)
+        below, best_x, best = 0, probe, profit(probe)
+        above = probe
+        while best > 0 and best_x < upper:
+            above = min(best_x * 4, upper)
+            f = profit(above)
+            if f <= best:
+                break
+            below, best_x, best = best_x, above, f
+        if best <= 0:  # past the optimum already: it lies below the first probe
+            below, above = 0, probe
+        lo, hi = float(below), float(above)
         a = hi - _GOLDEN * (hi - lo)
         b = lo + _GOLDEN * (hi - lo)
         fa, fb = profit(int(a)), profit(int(b))
@@ -276,8 +392,10 @@ class ArbFinder:
                 fa = profit(int(a))
             if hi - lo < 1.0:
                 break
-        x = int(a if fa >= fb else b)
-        return x if profit(x) > 0 else 0
+        x, fx = (int(a), fa) if fa >= fb else (int(b), fb)
+        if best > fx:
+            x, fx = best_x, best
+        return x if fx > 0 else 0
 
     def _v2_closed_form(self, cycle: Cycle) -> int:
         """Chained constant-product hops compose to out = A x / (B + C x): optimum (sqrt(AB) - B) / C."""
@@ -302,7 +420,12 @@ class ArbAction(Action):
 
 
 class AmmArbStrategy(Strategy):
-    """ArbFinder on the bus: re-price on pool changes; act on the best opportunity once per (block, cycle)."""
+    """ArbFinder on the bus: re-price on pool changes; act on the best opportunity once per (block, cycle).
+
+    Each NewBlock sets the base fee to the one the next block will charge (EIP-1559, from the block's gas
+    used and limit). The first NewBlock also re-prices every cycle and acts on the best: an opportunity
+    that already stands when the watcher starts is no different from one a later swap opens.
+    """
 
     def __init__(self, states: PoolStates, params: ArbParams) -> None:
         self.states = states
@@ -310,6 +433,7 @@ class AmmArbStrategy(Strategy):
         self.ranked: list[Opportunity] = []
         self.last_block = 0
         self._acted: set[tuple[int, Cycle]] = set()
+        self._started = False
 
     @property
     def name(self) -> str:
@@ -322,12 +446,21 @@ class AmmArbStrategy(Strategy):
         if isinstance(event, NewBlock):
             self.last_block = max(self.last_block, event.number)
             if event.base_fee_per_gas is not None:
-                self.finder.params = replace(self.finder.params, base_fee=event.base_fee_per_gas)
-            return ()
+                base_fee = next_base_fee(event.base_fee_per_gas, event.gas_used, event.gas_limit)
+                self.finder.params = replace(self.finder.params, base_fee=base_fee)
+            if self._started:
+                return ()
+            self._started = True
+            self.ranked = self.finder.evaluate_all()
+            return self._act()
         if not isinstance(event, PoolsUpdated):
             return ()
         changed = {a: p for a in event.pools if (p := self.states.get(a)) is not None}
         self.ranked = self.finder.update(changed, event.block_number)
+        return self._act()
+
+    def _act(self) -> Sequence[Action]:
+        """The best ranked opportunity as an action, unless this (block, cycle) was acted on already."""
         if not self.ranked:
             return ()
         best = self.ranked[0]

@@ -27,20 +27,7 @@ from defibots.engine import Action, Strategy
 from defibots.events import Event, NewBlock, PendingSwap, PendingTx
 from defibots.protocols.uniswap_router import Hop, PoolModel, Unpredictable, predict
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
-from defibots.strategies.amm_arb import ArbFinder, ArbParams, Opportunity
-
-ELASTICITY = 2
-BASE_FEE_CHANGE_DENOMINATOR = 8
-
-
-def next_base_fee(base_fee: int, gas_used: int, gas_limit: int) -> int:
-    """EIP-1559 base fee of the block after one with these fields."""
-    target = gas_limit // ELASTICITY
-    if target == 0 or gas_used == target:
-        return base_fee
-    if gas_used > target:
-        return base_fee + max(1, base_fee * (gas_used - target) // target // BASE_FEE_CHANGE_DENOMINATOR)
-    return base_fee - base_fee * (target - gas_used) // target // BASE_FEE_CHANGE_DENOMINATOR
+from defibots.strategies.amm_arb import ArbFinder, ArbParams, Opportunity, next_base_fee
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +43,6 @@ class Head:
 
     @property
     def next_base_fee(self) -> int:
-        if not self.gas_limit:
-            return self.base_fee
         return next_base_fee(self.base_fee, self.gas_used, self.gas_limit)
 
     @classmethod
