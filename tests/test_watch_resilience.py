@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from tests.chain.tcp_proxy import TcpProxy
+import pytest
+from tests.chain.tcp_proxy import TcpProxy, ThreadedTcpProxy
 from web3 import HTTPProvider, Web3
 
 from defibots.arb_watch import ArbWatcher, WatchConfig, load_pools
@@ -151,6 +152,7 @@ async def swaps(noise: MarketNoise, n: int) -> None:
     assert all(r["status"] == "0x1" for r in receipts)
 
 
+@pytest.mark.usefixtures("replica")  # builds the state cache Node starts from
 async def test_cuts_restarts_and_reorgs_lose_nothing(tmp_path: Path) -> None:
     node = Node(tmp_path)
     try:
@@ -245,3 +247,160 @@ async def _scenario(node: Node, tmp_path: Path) -> None:
         await watcher.engine.stop()
         await run
         await proxy.cut()
+
+
+HTTP_REFUSALS = 10
+
+
+@pytest.mark.usefixtures("replica")  # builds the state cache Node starts from
+async def test_http_only_watcher_survives_refused_connections(tmp_path: Path) -> None:
+    """`watch arb` with no websocket: the RPC refuses connections 10 times during noise; the watcher keeps
+    polling, backfills each gap, and sees every block and tracked log of the chain exactly once."""
+    node = Node(tmp_path)
+    try:
+        await _http_scenario(node, tmp_path)
+    finally:
+        node.stop()
+
+
+async def _http_scenario(node: Node, tmp_path: Path) -> None:
+    accounts = dev_accounts(10)
+    searcher = accounts[0]
+    w3 = Web3(HTTPProvider(node.http_url))
+    client, _ = ExecutorClient.deploy(w3, searcher, searcher.address)
+    tracked = [p for p in seeded_pools() if {p.token0, p.token1} <= set(SYMBOLS)]
+    noise = MarketNoise(node.http_url, accounts[5:], seed=29, pools=tracked)  # straight to the node
+    noise.approve_routers()
+    proxy = ThreadedTcpProxy(node.port)
+    proxy.resume()
+    config = WatchConfig(
+        rpc_url=proxy.http_url, ws_url=None, executor=client.address,
+        journal_path=tmp_path / "journal.sqlite", tokens=SYMBOLS,
+        params=ArbParams(base_token=TOKENS["WETH"].address, max_hops=2), shadow=True,
+    )  # fmt: skip
+    watcher = ArbWatcher(config, searcher)
+    watcher.listener.backoff = Backoff(initial=0.02, maximum=0.2)
+    watcher.listener.poll_interval = 0.05
+    recorder = RecordingListener(watcher.listener)
+    watcher.collector.listener = recorder  # type: ignore[assignment]
+    first = watcher.listener.start_block
+    assert first is not None
+    run = asyncio.create_task(watcher.run())
+    try:
+        for refusal in range(HTTP_REFUSALS):
+            await swaps(noise, 2)
+            await until(lambda n=refusal: watcher.listener.stats.reconnects == n)
+            failed = watcher.listener.stats.connection_failures
+            proxy.cut()  # every new connection is refused until resume()
+            await swaps(noise, 2)  # mined while the watcher cannot reach its RPC: backfilled
+            await until(lambda f=failed: watcher.listener.stats.connection_failures > f)
+            assert not run.done()
+            proxy.resume()
+        start = min(recorder.hashes)
+        assert start in (first - 1, first)
+        last, logs = await settled(watcher, recorder, start)
+        assert not run.done()
+        assert watcher.listener.stats.mode == "http"
+        assert len(logs) >= HTTP_REFUSALS * 4  # every swap logs at least once
+        assert set(recorder.hashes) == set(range(start, last + 1))
+        chain = [
+            str(node.rpc.call("eth_getBlockByNumber", hex(n), False)["hash"]) for n in range(start, last + 1)
+        ]
+        assert [recorder.hashes[n] for n in range(start, last + 1)] == chain
+        assert recorder.duplicates == 0 and recorder.reorgs == []
+        seen_again = [x for x in logs if x[0] < first]
+        stats = watcher.states.stats
+        assert (stats.applied, stats.stale, stats.malformed) == (
+            len(logs) - len(seen_again),
+            len(seen_again),
+            0,
+        )
+        assert await asyncio.to_thread(model_mismatches, watcher) == []
+        assert watcher.listener.stats.reconnects == HTTP_REFUSALS
+        assert watcher.listener.stats.backfilled_blocks >= HTTP_REFUSALS * 2
+        assert set(watcher.stats().collector_restarts.values()) == {0}
+    finally:
+        await watcher.engine.stop()
+        await run
+        proxy.close()
+
+
+MEMPOOL_REFUSALS = 5
+
+
+@pytest.mark.usefixtures("replica")
+async def test_http_only_backrun_mempool_survives_refused_connections(tmp_path: Path) -> None:
+    """`watch backrun` with no websocket: its mempool watcher keeps polling through 5 refusals of the RPC
+    and reports every pending router swap exactly once (those sent while it was cut off included)."""
+    from eth_account import Account
+
+    from defibots.backrun_watch import BackrunConfig, BackrunWatcher
+
+    node = Node(tmp_path)
+    proxy = ThreadedTcpProxy(node.port)
+    try:
+        accounts = dev_accounts(10)
+        searcher = accounts[0]
+        client, _ = ExecutorClient.deploy(Web3(HTTPProvider(node.http_url)), searcher, searcher.address)
+        tracked = [p for p in seeded_pools() if {p.token0, p.token1} <= set(SYMBOLS)]
+        noise = MarketNoise(node.http_url, accounts[5:], seed=37, pools=tracked)
+        noise.approve_routers()
+        node.rpc.call("evm_setAutomine", False)  # swaps stay pending
+        proxy.resume()
+        config = BackrunConfig(
+            rpc_url=proxy.http_url, ws_url=None, executor=client.address,
+            journal_path=tmp_path / "journal.sqlite", tokens=SYMBOLS,
+            params=ArbParams(base_token=TOKENS["WETH"].address, max_hops=2),
+            relay_urls=("http://127.0.0.1:9",),  # never reached: nothing is executed here
+        )  # fmt: skip
+        watcher = BackrunWatcher(config, searcher, Account.create())
+        mempool = watcher.mempool
+        mempool.backoff = Backoff(initial=0.02, maximum=0.2)
+        mempool.poll_interval = 0.02
+        seen: list[str] = []
+
+        async def consume() -> None:
+            async for swap in mempool.swaps():
+                seen.append(swap.tx_hash)
+
+        task = asyncio.create_task(consume())
+        sent: list[str] = []
+        try:
+            for refusal in range(MEMPOOL_REFUSALS):
+                sent.extend(noise.random_swap() for _ in range(2))
+                await until(lambda: set(seen) == set(sent))
+                assert mempool.stats.reconnects == refusal
+                failures = mempool.stats.connection_failures
+                proxy.cut()
+                sent.extend(noise.random_swap() for _ in range(2))  # pending while the watcher is cut off
+                await until(lambda f=failures: mempool.stats.connection_failures > f)
+                assert not task.done()
+                proxy.resume()
+            await until(lambda: set(seen) == set(sent))
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        assert sorted(seen) == sorted(sent)  # each exactly once
+        assert mempool.stats.reconnects == MEMPOOL_REFUSALS and mempool.stats.mode == "http"
+        await watcher.engine.stop()
+        watcher.journal.close()
+    finally:
+        proxy.close()
+        node.stop()
+
+
+def test_http_only_watcher_with_unreachable_rpc_is_one_user_error(tmp_path: Path) -> None:
+    """Polling retries forever once running, so an RPC that is down at start-up must be caught before:
+    one UserError line from the start-up checks, not a watcher that polls nothing."""
+    from eth_account import Account
+
+    from defibots.errors import UserError
+
+    url = f"http://127.0.0.1:{free_port()}"
+    config = WatchConfig(
+        rpc_url=url, ws_url=None, executor="0x" + "11" * 20, journal_path=tmp_path / "journal.sqlite",
+        tokens=SYMBOLS, params=ArbParams(base_token=TOKENS["WETH"].address, max_hops=2),
+    )  # fmt: skip
+    with pytest.raises(UserError) as caught:
+        ArbWatcher(config, Account.create())
+    assert str(caught.value).startswith(f"cannot reach RPC {url}: ") and "\n" not in str(caught.value)

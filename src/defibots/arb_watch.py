@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from defibots.chain.addresses import TOKENS, token
 from defibots.chain.async_rpc import RpcConnectionError, WsRpc
 from defibots.chain.listener import ChainListener
-from defibots.chain.pool_collector import PoolStateCollector
+from defibots.chain.pool_collector import PoolReloader, PoolStateCollector
 from defibots.chain.pool_discovery import PoolRef, discover_pools
 from defibots.chain.pool_loader import load_v2_pairs, load_v3_pools
 from defibots.chain.pool_sync import TRACKED_TOPICS, PoolModel, PoolStates, v2_from_snapshot, v3_from_snapshot
@@ -259,13 +259,12 @@ class ArbWatcher:
             [r.address for r in self.pool_refs],
             [list(TRACKED_TOPICS)],
             start_block=head + 1,
-            max_connect_attempts=None if config.ws_url else 1,
         )
         self.collector = PoolStateCollector(
             self.listener,
             self.states,
             self.chain_id,
-            lambda: load_pools(self.rpc, self.pool_refs),
+            PoolReloader(config.rpc_url, self.pool_refs),
             self._malformed,
         )
         self.strategy = AmmArbStrategy(self.states, config.params)

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from defibots.arb_watch import journal_bad_log, load_pools, open_market
+from defibots.arb_watch import journal_bad_log, open_market
 from defibots.chain.listener import ChainListener
 from defibots.chain.mempool import MempoolWatcher, bus_event
-from defibots.chain.pool_collector import PoolStateCollector
+from defibots.chain.pool_collector import PoolReloader, PoolStateCollector
 from defibots.chain.pool_sync import TRACKED_TOPICS
 from defibots.chain.router_calls import DecodeError
 from defibots.engine import Collector, Engine, EngineStats
@@ -94,19 +94,17 @@ class BackrunWatcher:
             [r.address for r in self.pool_refs],
             [list(TRACKED_TOPICS)],
             start_block=loaded_at + 1,
-            max_connect_attempts=None if config.ws_url else 1,
         )
         self.pool_collector = PoolStateCollector(
             listener,
             self.states,
             self.chain_id,
-            lambda: load_pools(self.rpc, self.pool_refs),
+            PoolReloader(config.rpc_url, self.pool_refs),
             self._malformed,
         )
         self.mempool = MempoolWatcher(
             config.ws_url,
             config.rpc_url,
-            max_connect_attempts=None if config.ws_url else 1,
             poll_interval=0.05,
             on_decode_error=self._bad_tx,
         )

@@ -24,6 +24,10 @@ class TcpProxy:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     async def resume(self) -> None:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
 
@@ -66,3 +70,37 @@ def text_frame(text: str) -> bytes:
     payload = text.encode()
     assert len(payload) < 126
     return bytes([0x81, len(payload)]) + payload  # server frames are unmasked
+
+
+class ThreadedTcpProxy:
+    """A TcpProxy on its own event loop thread, so that blocking clients (JsonRpc, web3) on the test's
+    loop can go through it without deadlocking."""
+
+    def __init__(self, target_port: int) -> None:
+        import threading
+
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self.proxy = TcpProxy(target_port)
+
+    @property
+    def http_url(self) -> str:
+        return self.proxy.http_url
+
+    @property
+    def listening(self) -> bool:
+        return self.proxy.server is not None
+
+    def resume(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.proxy.resume(), self._loop).result()
+
+    def cut(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.proxy.cut(), self._loop).result()
+
+    def close(self) -> None:
+        if self.listening:
+            self.cut()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()

@@ -351,56 +351,68 @@ class StreamSource(Protocol):
     http_url: str | None
     request_timeout: float
     backoff: Backoff
-    max_connect_attempts: int | None
 
     @property
-    def stats(self) -> Any: ...  # has .mode and .reconnects
+    def stats(self) -> Any: ...  # has .mode, .reconnects and .connection_failures
 
 
 async def reconnecting(
     source: StreamSource,
     session: Callable[[WsRpc], AsyncGenerator[T, None]],
-    poll: Callable[[], AsyncGenerator[T, None]],
+    poll: Callable[[HttpRpc], AsyncGenerator[T, None]],
     on_malformed: Callable[[], None],
     on_disconnect: Callable[[], None],
 ) -> AsyncGenerator[T, None]:
-    """Websocket sessions with bounded-backoff reconnects; HTTP polling if the first connect is refused.
+    """Sessions over the websocket (or HTTP polling), retried forever with the source's bounded backoff.
 
-    Each new session is expected to catch up on what the previous one missed (backfill).
+    The one retry loop of the watchers. A session ends when its transport fails; the next one starts
+    after a backoff delay and is expected to catch up on what the previous one missed (backfill) and then
+    reset the backoff. A websocket refused on the very first connect falls back to polling `http_url`
+    for good. Nothing here is fatal: whether the node is reachable at all is a start-up check the
+    watcher makes before it runs (a bad URL there is one UserError line).
     """
-    if source.ws_url is None:
-        async with aclosing(poll()) as polled:
-            async for item in polled:
-                yield item
-        return
+    mode = "ws" if source.ws_url is not None else "http"
+    source.stats.mode = mode
     ever_connected = False
-    attempts = 0
     while True:
+        transport: WsRpc | HttpRpc
         try:
-            ws = await WsRpc.connect(source.ws_url, source.request_timeout, on_malformed)
-        except RpcConnectionError as exc:
-            if not ever_connected and source.http_url is not None:
-                source.stats.mode = "http"
-                async with aclosing(poll()) as polled:
-                    async for item in polled:
-                        yield item
-                return
-            attempts += 1
-            if source.max_connect_attempts is not None and attempts >= source.max_connect_attempts:
-                raise UserError(f"cannot reach {source.ws_url} after {attempts} attempts: {exc}") from None
+            if mode == "ws":
+                assert source.ws_url is not None
+                transport = await WsRpc.connect(source.ws_url, source.request_timeout, on_malformed)
+            else:
+                assert source.http_url is not None
+                transport = await _http_session(source.http_url, source.request_timeout)
+        except (RpcConnectionError, RpcReplyError):
+            source.stats.connection_failures += 1
+            if mode == "ws" and not ever_connected and source.http_url is not None:
+                mode = source.stats.mode = "http"
+                continue
             await asyncio.sleep(source.backoff.next_delay())
             continue
         if ever_connected:
             source.stats.reconnects += 1
         ever_connected = True
-        attempts = 0
+        stream = session(transport) if isinstance(transport, WsRpc) else poll(transport)
         try:
-            async with aclosing(session(ws)) as stream:
-                async for item in stream:
+            async with aclosing(stream) as items:
+                async for item in items:
                     yield item
         except (RpcConnectionError, RpcReplyError):
-            pass  # reconnect below; the next session catches up on what was missed
+            source.stats.connection_failures += 1  # reconnect below; the next session catches up
         finally:
-            await ws.close()
+            await transport.close()
             on_disconnect()
         await asyncio.sleep(source.backoff.next_delay())
+
+
+async def _http_session(url: str, timeout: float) -> HttpRpc:
+    """An HTTP "connection": a client whose node has just answered, so a session starts only on a live
+    node (and reconnects are counted as for the websocket)."""
+    http = HttpRpc(url, timeout)
+    try:
+        await http.call("eth_chainId")
+    except BaseException:
+        await http.close()
+        raise
+    return http

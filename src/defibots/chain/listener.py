@@ -48,6 +48,8 @@ class BlockHeader:
     parent_hash: str
     timestamp: int
     base_fee: int | None
+    gas_used: int = 0  # with gas_limit and base_fee: the next block's base fee (EIP-1559)
+    gas_limit: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,8 @@ def parse_header(obj: Any) -> BlockHeader:
             parent_hash=_hash(obj["parentHash"]),
             timestamp=_int(obj["timestamp"]),
             base_fee=None if base_fee is None else _int(base_fee),
+            gas_used=_int(obj["gasUsed"]),
+            gas_limit=_int(obj["gasLimit"]),
         )
     except KeyError as exc:
         raise MalformedMessage(f"block without {exc}") from None
@@ -146,6 +150,7 @@ def parse_log(obj: Any) -> LogEvent:
 class ListenerStats:
     mode: str = "ws"  # "ws" or "http" (polling)
     reconnects: int = 0
+    connection_failures: int = 0  # refused connects and dropped sessions (each retried after a backoff)
     backfilled_blocks: int = 0  # blocks emitted by a catch-up after a disconnect or a missed notification
     reorgs: int = 0
     malformed_messages: int = 0
@@ -183,8 +188,7 @@ class ChainListener:
         start_block: first block to emit (backfilled on start); None starts at the current head.
         reorg_window: how many recent blocks are kept to find a fork point.
         max_log_range: blocks per backfill segment (one eth_getLogs call each).
-        max_connect_attempts: give up (UserError) after this many consecutive failed connects; None
-            retries forever with the bounded backoff.
+        backoff: delays between reconnects (websocket) or failed polls (HTTP); retried forever.
     """
 
     def __init__(
@@ -200,7 +204,6 @@ class ChainListener:
         request_timeout: float = 10.0,
         max_log_range: int = 2000,
         backoff: Backoff | None = None,
-        max_connect_attempts: int | None = None,
     ) -> None:
         if ws_url is None and http_url is None:
             raise UserError("the chain listener needs a websocket or an HTTP RPC URL")
@@ -215,7 +218,6 @@ class ChainListener:
         self.request_timeout = request_timeout
         self.max_log_range = max(1, max_log_range)
         self.backoff = backoff or Backoff()
-        self.max_connect_attempts = max_connect_attempts
         self.stats = ListenerStats(mode="ws" if ws_url else "http")
         self._rpc: AsyncJsonRpc | None = None
         self._blocks: OrderedDict[int, _BlockRecord] = OrderedDict()  # contiguous numbers, oldest first
@@ -240,7 +242,7 @@ class ChainListener:
         return flt
 
     def events(self) -> AsyncGenerator[ChainEvent, None]:
-        """The event stream; runs until the consumer stops iterating (or UserError when unreachable)."""
+        """The event stream; runs until the consumer stops iterating. Node outages are retried forever."""
         return reconnecting(self, self._ws_session, self._poll, self._count_malformed, self._forget_rpc)
 
     def _forget_rpc(self) -> None:
@@ -318,39 +320,19 @@ class ChainListener:
 
     # -- polling mode ------------------------------------------------------------------------------------
 
-    async def _poll(self) -> AsyncGenerator[ChainEvent, None]:
-        if self.http_url is None:
-            raise UserError(f"cannot reach {self.ws_url} and no HTTP RPC URL to poll")
-        http = HttpRpc(self.http_url, self.request_timeout)
+    async def _poll(self, http: HttpRpc) -> AsyncGenerator[ChainEvent, None]:
+        """One polling session: catch up from our head, then poll the latest block until a call fails."""
         self._rpc = http
-        failed = False
-        attempts = 0
-        try:
-            while True:
-                try:
-                    latest = await self._latest_header()
-                    target: BlockHeader | None = latest
-                    while target is not None:
-                        batch, target = await self._sync_segment(target, backfill=failed)
-                        for event in batch:
-                            yield event
-                except (RpcConnectionError, RpcReplyError) as exc:
-                    failed = True
-                    attempts += 1
-                    if self.max_connect_attempts is not None and attempts >= self.max_connect_attempts:
-                        raise UserError(
-                            f"cannot reach {self.http_url} after {attempts} tries: {exc}"
-                        ) from None
-                    await asyncio.sleep(self.backoff.next_delay())
-                    continue
-                if failed:
-                    self.stats.reconnects += 1
-                    failed = False
-                attempts = 0
-                self.backoff.reset()
-                await asyncio.sleep(self.poll_interval)
-        finally:
-            await http.close()
+        backfill = self.head is not None
+        while True:
+            target: BlockHeader | None = await self._latest_header()
+            while target is not None:
+                batch, target = await self._sync_segment(target, backfill)
+                for event in batch:
+                    yield event
+            self.backoff.reset()
+            backfill = False
+            await asyncio.sleep(self.poll_interval)
 
     # -- catching up to a target head, with reorg detection ----------------------------------------------
 
@@ -535,6 +517,8 @@ def bus_event(event: ChainEvent, chain_id: int) -> events.Event | None:
             parent_hash=event.parent_hash,
             timestamp=event.timestamp,
             base_fee_per_gas=event.base_fee,
+            gas_used=event.gas_used,
+            gas_limit=event.gas_limit,
         )
     if isinstance(event, LogEvent):
         return events.PoolLog(

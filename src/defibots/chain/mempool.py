@@ -29,7 +29,6 @@ from defibots.chain.async_rpc import (
     AsyncJsonRpc,
     Backoff,
     HttpRpc,
-    RpcConnectionError,
     RpcReplyError,
     WsRpc,
     reconnecting,
@@ -92,6 +91,7 @@ def _hash_matches(raw: bytes, tx_hash: str) -> bool:
 class MempoolStats:
     mode: str = "ws"  # "ws" or "http" (filter polling)
     reconnects: int = 0
+    connection_failures: int = 0  # refused connects and dropped sessions (each retried after a backoff)
     malformed_messages: int = 0
     seen: int = 0  # pending transactions looked at
     router_txs: int = 0  # of which sent to a tracked router (first sighting)
@@ -125,7 +125,6 @@ class MempoolWatcher:
         poll_interval: float = 0.5,
         request_timeout: float = 10.0,
         backoff: Backoff | None = None,
-        max_connect_attempts: int | None = None,
         fetch_raw: bool = True,
         seen_capacity: int = 100_000,
         fetch_batch: int = 100,
@@ -140,7 +139,6 @@ class MempoolWatcher:
         self.poll_interval = poll_interval
         self.request_timeout = request_timeout
         self.backoff = backoff or Backoff()
-        self.max_connect_attempts = max_connect_attempts
         self.fetch_raw = fetch_raw
         self.seen_capacity = seen_capacity
         self.fetch_batch = max(1, fetch_batch)
@@ -172,48 +170,29 @@ class MempoolWatcher:
 
     # -- polling mode ------------------------------------------------------------------------------------
 
-    async def _poll(self) -> AsyncGenerator[PendingSwap, None]:
-        if self.http_url is None:
-            raise UserError(f"cannot reach {self.ws_url} and no HTTP RPC URL to poll")
-        http = HttpRpc(self.http_url, self.request_timeout)
+    async def _poll(self, http: HttpRpc) -> AsyncGenerator[PendingSwap, None]:
+        """One polling session: a new pending-transaction filter, the txpool backfill, then the filter's
+        changes until a call fails."""
         self._rpc = http
         filter_id: str | None = None
-        failed = False
-        attempts = 0
-        try:
-            while True:
-                try:
-                    if filter_id is None:
-                        filter_id = await http.call("eth_newPendingTransactionFilter", [])
-                        for swap in await self._backfill():
-                            yield swap
-                    try:
-                        hashes = await http.call("eth_getFilterChanges", [filter_id])
-                    except RpcReplyError:
-                        filter_id = None  # the node forgot the filter (restart, expiry): make a new one
-                        continue
-                    if not isinstance(hashes, list):
-                        self._count_malformed()
-                        hashes = []
-                    for start in range(0, len(hashes), self.fetch_batch):
-                        for swap in await self._handle_items(hashes[start : start + self.fetch_batch]):
-                            yield swap
-                except (RpcConnectionError, RpcReplyError) as exc:
-                    failed = True
-                    filter_id = None
-                    attempts += 1
-                    if self.max_connect_attempts is not None and attempts >= self.max_connect_attempts:
-                        raise UserError(f"cannot reach {self.http_url} ({attempts} tries): {exc}") from None
-                    await asyncio.sleep(self.backoff.next_delay())
-                    continue
-                if failed:
-                    self.stats.reconnects += 1
-                    failed = False
-                attempts = 0
+        while True:
+            if filter_id is None:
+                filter_id = await http.call("eth_newPendingTransactionFilter", [])
+                for swap in await self._backfill():
+                    yield swap
                 self.backoff.reset()
-                await asyncio.sleep(self.poll_interval)
-        finally:
-            await http.close()
+            try:
+                hashes = await http.call("eth_getFilterChanges", [filter_id])
+            except RpcReplyError:
+                filter_id = None  # the node forgot the filter (restart, expiry): a new one next round
+                hashes = []
+            if not isinstance(hashes, list):
+                self._count_malformed()
+                hashes = []
+            for start in range(0, len(hashes), self.fetch_batch):
+                for swap in await self._handle_items(hashes[start : start + self.fetch_batch]):
+                    yield swap
+            await asyncio.sleep(self.poll_interval)
 
     # -- shared ------------------------------------------------------------------------------------------
 

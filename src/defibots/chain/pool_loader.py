@@ -12,10 +12,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from eth_abi import decode, encode
 from eth_utils import keccak, to_checksum_address
 
+from defibots.chain.async_rpc import AsyncJsonRpc
 from defibots.chain.rpc import JsonRpc
 from defibots.paths import forge_artifact
 
@@ -85,25 +87,24 @@ def _groups(pools: Sequence[tuple[str, int]]) -> list[list[str]]:
     return groups
 
 
-def _lens_call(data: bytes, block: str) -> tuple[str, list[object]]:
+RpcCall = tuple[str, list[Any]]
+
+
+def _lens_call(data: bytes, block: str) -> RpcCall:
     tx = {"to": LENS_ADDRESS, "data": "0x" + data.hex(), "gas": hex(CALL_GAS)}
     return "eth_call", [tx, block, {LENS_ADDRESS: {"code": _lens_code()}}]
 
 
-def load_v3_pools(
-    rpc: JsonRpc, pools: Sequence[str], tick_spacings: Sequence[int] | None = None, block: int | None = None
-) -> list[V3PoolSnapshot]:
-    """Snapshots of V3 pools at one block. Pass the tick spacings when known (fee tier) to pack calls well."""
-    if not pools:
-        return []
-    block_tag = hex(block) if block is not None else hex(int(rpc.call("eth_blockNumber"), 16))
+def _v3_calls(pools: Sequence[str], tick_spacings: Sequence[int] | None, block_tag: str) -> list[RpcCall]:
     spacings = list(tick_spacings) if tick_spacings is not None else [1] * len(pools)
     groups = _groups(list(zip(pools, spacings, strict=True)))
-    calls = [
-        _lens_call(_selector("v3Pools(address[])") + encode(["address[]"], [g]), block_tag) for g in groups
-    ]
+    selector = _selector("v3Pools(address[])")
+    return [_lens_call(selector + encode(["address[]"], [g]), block_tag) for g in groups]
+
+
+def _decode_v3(replies: Sequence[str]) -> list[V3PoolSnapshot]:
     out: list[V3PoolSnapshot] = []
-    for raw in rpc.batch(calls):
+    for raw in replies:
         decoded, number = decode([f"{_V3_TUPLE}[]", "uint256"], bytes.fromhex(raw[2:]))
         for p in decoded:
             ticks = tuple((int(t[0]), int(t[1]), int(t[2])) for t in p[8])
@@ -116,14 +117,11 @@ def load_v3_pools(
     return out
 
 
-def load_v2_pairs(rpc: JsonRpc, pairs: Sequence[str], block: int | None = None) -> list[V2PairSnapshot]:
-    if not pairs:
-        return []
-    block_tag = hex(block) if block is not None else "latest"
-    method, params = _lens_call(
-        _selector("v2Pairs(address[])") + encode(["address[]"], [list(pairs)]), block_tag
-    )
-    raw = rpc.call(method, *params)
+def _v2_call(pairs: Sequence[str], block_tag: str) -> RpcCall:
+    return _lens_call(_selector("v2Pairs(address[])") + encode(["address[]"], [list(pairs)]), block_tag)
+
+
+def _decode_v2(raw: str) -> list[V2PairSnapshot]:
     decoded, number = decode([f"{_V2_TUPLE}[]", "uint256"], bytes.fromhex(raw[2:]))
     return [
         V2PairSnapshot(
@@ -132,3 +130,37 @@ def load_v2_pairs(rpc: JsonRpc, pairs: Sequence[str], block: int | None = None) 
         )
         for p in decoded
     ]  # fmt: skip
+
+
+def load_v3_pools(
+    rpc: JsonRpc, pools: Sequence[str], tick_spacings: Sequence[int] | None = None, block: int | None = None
+) -> list[V3PoolSnapshot]:
+    """Snapshots of V3 pools at one block. Pass the tick spacings when known (fee tier) to pack calls well."""
+    if not pools:
+        return []
+    block_tag = hex(block) if block is not None else hex(int(rpc.call("eth_blockNumber"), 16))
+    return _decode_v3(rpc.batch(_v3_calls(pools, tick_spacings, block_tag)))
+
+
+def load_v2_pairs(rpc: JsonRpc, pairs: Sequence[str], block: int | None = None) -> list[V2PairSnapshot]:
+    if not pairs:
+        return []
+    method, params = _v2_call(pairs, hex(block) if block is not None else "latest")
+    return _decode_v2(rpc.call(method, *params))
+
+
+async def load_v3_pools_async(
+    rpc: AsyncJsonRpc, pools: Sequence[str], tick_spacings: Sequence[int] | None, block: int
+) -> list[V3PoolSnapshot]:
+    """load_v3_pools over an async transport, for reloads while the event loop runs."""
+    if not pools:
+        return []
+    return _decode_v3(await rpc.batch(_v3_calls(pools, tick_spacings, hex(block))))
+
+
+async def load_v2_pairs_async(rpc: AsyncJsonRpc, pairs: Sequence[str], block: int) -> list[V2PairSnapshot]:
+    """load_v2_pairs over an async transport."""
+    if not pairs:
+        return []
+    method, params = _v2_call(pairs, hex(block))
+    return _decode_v2(await rpc.call(method, params))
