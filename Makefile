@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 
-.PHONY: setup build demo test lint typecheck pytest forge-test bench clean
+.PHONY: setup build demo test lint layers typecheck pytest forge-test bench clean
 
 setup: $(VENV)/.installed node_modules/.installed build
 
@@ -33,13 +33,16 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
+layers: $(VENV)/.installed
+	$(BIN)/lint-imports --no-cache --no-logo
+
 pytest: setup
 	$(BIN)/pytest -q
 
 forge-test: setup
 	$(BIN)/defibots devnet exec -- $(FORGE) test
 
-test: setup lint typecheck pytest forge-test
+test: setup lint typecheck layers pytest forge-test
 
 bench: setup
 	$(BIN)/python scripts/bench_devnet.py

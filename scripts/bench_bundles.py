@@ -24,12 +24,12 @@ from collections.abc import Awaitable, Callable
 from eth_account import Account
 
 from defibots.chain.async_rpc import HttpRpc
-from defibots.devnet.anvil import AnvilConfig, AnvilNode
-from defibots.devnet.node import dev_accounts
 from defibots.devnet.relay import LocalRelay
 from defibots.execution.bundles import Bundle, FeeDefaults, TxRequest, sign_request
 from defibots.execution.relay_client import RelayClient
 from defibots.execution.simulation import BUILDER_COINBASE, AnvilSimulator
+from defibots.foundry.accounts import dev_accounts
+from defibots.foundry.anvil import AnvilConfig, AnvilNode
 
 
 async def measure(name: str, iterations: int, run: Callable[[], Awaitable[object]]) -> None:
@@ -130,12 +130,12 @@ async def backrun_trigger_to_sent(iterations: int) -> None:
     import tempfile
     from pathlib import Path
 
-    from defibots.backrun_watch import BackrunConfig, BackrunWatcher
     from defibots.chain.addresses import TOKENS
-    from defibots.devnet.anvil import free_port, rpc_call
     from defibots.devnet.node import Devnet, DevnetOptions
     from defibots.devnet.noise import MarketNoise
     from defibots.execution.executor_client import ExecutorClient
+    from defibots.foundry.anvil import free_port, rpc_call
+    from defibots.jobs.backrun_watch import BackrunConfig, BackrunWatcher
     from defibots.strategies.amm_arb import ArbParams
 
     weth = TOKENS["WETH"].address

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from defibots.devnet import replica
-from defibots.devnet.anvil import free_port, rpc_call
+from defibots.foundry.anvil import free_port, rpc_call
 
 
 def up_down(state: Path, extra: list[str]) -> float:

@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from defibots.arb_watch import load_pools
+from defibots.actions import ExecutorTxAction, Opportunity
 from defibots.chain.addresses import TOKENS
 from defibots.chain.calldata import calldata
 from defibots.chain.pool_discovery import discover_pools
@@ -28,8 +28,9 @@ from defibots.chain.rpc import JsonRpc
 from defibots.devnet.node import Devnet, DevnetOptions
 from defibots.execution.executor_client import ExecutorClient
 from defibots.execution.public_tx import PublicTxExecutor
+from defibots.jobs.arb_watch import load_pools
 from defibots.journal import Journal
-from defibots.strategies.amm_arb import ArbAction, ArbFinder, ArbParams, Opportunity
+from defibots.strategies.amm_arb import ArbFinder, ArbParams
 
 WETH, USDC = TOKENS["WETH"].address, TOKENS["USDC"].address
 V2_ROUTER = "0x7a250d5630B4cF539739dF2C5dAcb4c659F2488D"
@@ -62,7 +63,7 @@ async def bench(devnet: Devnet, client: ExecutorClient, opp: Opportunity, iterat
         ex = PublicTxExecutor(client, journal, devnet.chain_id, shadow=False, close_settle_s=0)
         samples: list[float] = []
         for i in range(iterations + 5):
-            action = ArbAction(opportunity=opp)
+            action = ExecutorTxAction(opportunity=opp)
             action.stamps.mark("decided")
             await ex.execute(action)
             if not action.stamps.sent:

@@ -25,7 +25,7 @@ from defibots.chain.addresses import TOKENS
 from defibots.devnet.node import Devnet, DevnetOptions
 from defibots.devnet.replica import calldata
 from defibots.execution.executor_client import ExecutorClient
-from defibots.execution.route import Funding, Hop, HopKind, Route
+from defibots.execution.route import Funding, HopKind, Route, RouteHop
 from defibots.paths import foundry_binary, project_root
 from defibots.protocols.uniswap_v2 import get_amount_out
 
@@ -89,7 +89,7 @@ SCENARIOS: list[Scenario] = [
         lambda depth: Route(
             WETH,
             depth // 500,
-            (Hop.v3(V3_WETH_USDC_500, USDC, 500), Hop.v2(V2_WETH_USDC, WETH)),
+            (RouteHop.v3(V3_WETH_USDC_500, USDC, 500), RouteHop.v2(V2_WETH_USDC, WETH)),
             Funding.V3_FLASH_SWAP,
         ),
     ),
@@ -99,7 +99,7 @@ SCENARIOS: list[Scenario] = [
         lambda depth: Route(
             WETH,
             depth // 500,
-            (Hop.v2(V2_WETH_USDC, USDC), Hop.v3(V3_WETH_USDC_500, WETH, 500)),
+            (RouteHop.v2(V2_WETH_USDC, USDC), RouteHop.v3(V3_WETH_USDC_500, WETH, 500)),
             Funding.V2_FLASH_SWAP,
         ),
     ),
@@ -109,7 +109,7 @@ SCENARIOS: list[Scenario] = [
         lambda depth: Route(
             WETH,
             depth // 500,
-            (Hop.v3(V3_WETH_USDC_500, USDC, 500), Hop.v2(V2_WETH_USDC, WETH)),
+            (RouteHop.v3(V3_WETH_USDC_500, USDC, 500), RouteHop.v2(V2_WETH_USDC, WETH)),
             Funding.OWN_BALANCE,
         ),
     ),
@@ -119,7 +119,11 @@ SCENARIOS: list[Scenario] = [
         lambda depth: Route(
             WETH,
             depth // 1000,
-            (Hop.v3(V3_WETH_USDC_500, USDC, 500), Hop.v2(V2_DAI_USDC, DAI), Hop.v2(V2_WETH_DAI, WETH)),
+            (
+                RouteHop.v3(V3_WETH_USDC_500, USDC, 500),
+                RouteHop.v2(V2_DAI_USDC, DAI),
+                RouteHop.v2(V2_WETH_DAI, WETH),
+            ),
             Funding.V3_FLASH_SWAP,
         ),
     ),

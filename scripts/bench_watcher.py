@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from eth_utils import keccak, to_checksum_address
 
 from defibots.chain.addresses import TOKENS
+from defibots.chain.events import PoolsUpdated
 from defibots.chain.pool_sync import SWAP_V3, SYNC, PoolModel, PoolStates
-from defibots.events import PoolsUpdated
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
 from defibots.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick

@@ -10,17 +10,18 @@ from pathlib import Path
 
 from eth_utils import to_checksum_address
 
-from defibots.arb_watch import ArbWatcher, WatchConfig, journal_bad_log
 from defibots.chain.addresses import TOKENS
 from defibots.chain.calldata import calldata
+from defibots.chain.events import PoolsUpdated
 from defibots.chain.listener import BlockHeader, LogEvent
 from defibots.chain.pool_collector import PoolStateCollector
 from defibots.chain.pool_sync import SWAP_V3, SYNC, PoolStates
 from defibots.devnet.node import Devnet
 from defibots.devnet.noise import MarketNoise
 from defibots.engine import Action, Engine, Strategy
-from defibots.events import Event, PoolsUpdated
+from defibots.events import Event
 from defibots.execution.executor_client import ExecutorClient
+from defibots.jobs.arb_watch import ArbWatcher, WatchConfig, journal_bad_log
 from defibots.journal import Journal
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
 from defibots.strategies.amm_arb import ArbParams

@@ -20,8 +20,6 @@ import pytest
 from eth_account import Account
 from web3 import HTTPProvider, Web3
 
-from defibots.arb_watch import load_pools
-from defibots.backrun_watch import BackrunConfig, BackrunWatcher
 from defibots.chain.addresses import TOKENS, UNISWAP_V2_ROUTER02
 from defibots.chain.calldata import calldata
 from defibots.chain.mempool import bus_event, rebuild_raw_transaction
@@ -38,6 +36,8 @@ from defibots.execution.executor_client import ExecutorClient
 from defibots.execution.inclusion import InclusionStatus
 from defibots.execution.relay_client import RelayClient, RelayFanout
 from defibots.execution.simulation import BUILDER_COINBASE
+from defibots.jobs.arb_watch import load_pools
+from defibots.jobs.backrun_watch import BackrunConfig, BackrunWatcher
 from defibots.journal import Journal
 from defibots.strategies.amm_arb import ArbParams
 from defibots.strategies.backrun import BackrunStrategy, Head

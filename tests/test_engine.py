@@ -1,12 +1,14 @@
-"""Engine: drops are counted per queue, collectors restart, stage stamps only move forward."""
+"""Engine: drops are counted per queue, collectors restart, stage stamps only move forward, actions reach
+executors by capability."""
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import pytest
 
-from defibots.engine import Action, Collector, Engine, Executor, Strategy, TimerCollector
+from defibots.engine import Action, Capability, Collector, Engine, Executor, Strategy, TimerCollector
 from defibots.errors import UserError
 from defibots.events import STAGES, Event, Timer
 
@@ -52,6 +54,7 @@ class FlakyCollector(Collector):
 
 @dataclass(kw_only=True)
 class Echo(Action):
+    capability: ClassVar[Capability] = Capability.RECORD
     tick: int
 
 
@@ -81,6 +84,8 @@ class Recorder(Strategy):
 
 class Sender(Executor):
     """Marks the simulated and sent stages like a real executor; can be held on a gate."""
+
+    capability: ClassVar[Capability] = Capability.RECORD
 
     def __init__(self, hold: asyncio.Event | None = None) -> None:
         self.done: list[Action] = []
@@ -199,3 +204,98 @@ async def test_clean_shutdown_of_an_endless_timer() -> None:
     assert engine.pending_tasks() == []
     assert strategy.seen[:3] == list(range(min(3, len(strategy.seen))))
     assert engine.stats().events_total >= 1
+
+
+# ---------------------------------------------------------------- routing by capability
+
+
+@dataclass(kw_only=True)
+class TxOrder(Action):
+    capability: ClassVar[Capability] = Capability.PUBLIC_TX
+    tick: int
+
+
+@dataclass(kw_only=True)
+class BundleOrder(Action):
+    capability: ClassVar[Capability] = Capability.BUNDLE
+    tick: int
+
+
+@dataclass(kw_only=True)
+class CexOrder(Action):
+    capability: ClassVar[Capability] = Capability.CEX_ORDER
+    tick: int
+
+
+class Mixed(Strategy):
+    """One action of every kind per tick: a public tx, a bundle, a record and a CEX order."""
+
+    async def process_event(self, event: Event) -> Sequence[Action]:
+        assert isinstance(event, Timer)
+        n = event.tick
+        return [TxOrder(tick=n), BundleOrder(tick=n), Echo(tick=n), CexOrder(tick=n)]
+
+
+class PublicTxSender(Sender):
+    capability: ClassVar[Capability] = Capability.PUBLIC_TX
+
+
+class BundleSender(Sender):
+    capability: ClassVar[Capability] = Capability.BUNDLE
+
+
+class SecondJournal(Sender):
+    """A second RECORD executor: a record goes to both."""
+
+
+async def test_actions_reach_the_executors_of_their_capability_and_unmatched_ones_are_counted() -> None:
+    public, bundle, journal, journal2 = PublicTxSender(), BundleSender(), Sender(), SecondJournal()
+    engine = Engine([ListCollector(3)], [Mixed()], [public, bundle, journal, journal2])
+    await engine.start()
+    await engine.wait_idle()
+    await engine.stop()
+    assert [(type(a), a.tick) for a in public.done] == [(TxOrder, 0), (TxOrder, 1), (TxOrder, 2)]
+    assert [(type(a), a.tick) for a in bundle.done] == [(BundleOrder, 0), (BundleOrder, 1), (BundleOrder, 2)]
+    assert [(type(a), a.tick) for a in journal.done] == [(Echo, 0), (Echo, 1), (Echo, 2)]
+    assert journal2.done == journal.done
+    stats = engine.stats()
+    # no CEX-order executor: the three CexOrders are counted by capability, not lost without a trace
+    assert stats.unrouted == {"cex_order": 3} and stats.unrouted_total == 3
+    assert (stats.actions_total, stats.drops_total) == (12, 0)
+    assert stats.executor_errors == {"PublicTxSender": 0, "BundleSender": 0, "Sender": 0, "SecondJournal": 0}
+
+
+async def test_an_engine_with_no_executors_counts_every_action_as_unrouted() -> None:
+    engine = Engine([ListCollector(2)], [Mixed()], [])
+    await engine.start()
+    await engine.wait_idle()
+    await engine.stop()
+    assert engine.stats().unrouted == {"public_tx": 2, "bundle": 2, "record": 2, "cex_order": 2}
+
+
+def test_actions_and_executors_must_name_their_capability() -> None:
+    with pytest.raises(TypeError, match="capability"):
+
+        @dataclass(kw_only=True)
+        class Nameless(Action):
+            tick: int
+
+    class Unrouted(Executor):
+        async def execute(self, action: Action) -> None:
+            return None
+
+    with pytest.raises(TypeError, match="capability"):
+        Engine([], [], [Unrouted()])
+
+
+def test_the_code_base_actions_and_executors_meet_by_capability() -> None:
+    from defibots.actions import BackrunBundleAction, BundlePrepare, ExecutorTxAction
+    from defibots.execution.bundle_executor import BundleExecutor
+    from defibots.execution.public_tx import PublicTxExecutor
+    from defibots.jobs.arb_watch import CexSignalJournal
+    from defibots.strategies.cex_arb import CexSignal
+
+    assert ExecutorTxAction.capability is PublicTxExecutor.capability is Capability.PUBLIC_TX
+    assert BackrunBundleAction.capability is BundlePrepare.capability is Capability.BUNDLE
+    assert BundleExecutor.capability is Capability.BUNDLE
+    assert CexSignal.capability is CexSignalJournal.capability is Capability.RECORD

@@ -18,7 +18,6 @@ import pytest
 from tests.chain.tcp_proxy import TcpProxy, ThreadedTcpProxy
 from web3 import HTTPProvider, Web3
 
-from defibots.arb_watch import ArbWatcher, WatchConfig, load_pools
 from defibots.chain.addresses import TOKENS
 from defibots.chain.async_rpc import Backoff
 from defibots.chain.listener import BlockHeader, ChainEvent, ChainListener, LogEvent, Reorg
@@ -29,6 +28,7 @@ from defibots.devnet.node import dev_accounts
 from defibots.devnet.noise import MarketNoise, swap_call
 from defibots.devnet.replica import cache_path, seeded_pools
 from defibots.execution.executor_client import ExecutorClient
+from defibots.jobs.arb_watch import ArbWatcher, WatchConfig, load_pools
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
 from defibots.strategies.amm_arb import ArbParams
 
@@ -334,7 +334,7 @@ async def test_http_only_backrun_mempool_survives_refused_connections(tmp_path: 
     and reports every pending router swap exactly once (those sent while it was cut off included)."""
     from eth_account import Account
 
-    from defibots.backrun_watch import BackrunConfig, BackrunWatcher
+    from defibots.jobs.backrun_watch import BackrunConfig, BackrunWatcher
 
     node = Node(tmp_path)
     proxy = ThreadedTcpProxy(node.port)

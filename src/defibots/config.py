@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     journal_path: Path | None = None
     arb: ArbSettings = Field(default_factory=ArbSettings)
     cex: CexSettings = Field(default_factory=CexSettings)
+    strategies: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """`[strategies.NAME]` sections, raw: each registered strategy validates its own (see registry.py)."""
 
     @field_validator("rpc_url", "ws_url")
     @classmethod

@@ -10,6 +10,10 @@ The shape is artemis's; what differs is what happens when things go wrong:
 - A collector that raises is restarted with exponential backoff and counted; it never stops the engine.
   A `UserError` (bad config, unknown symbol) is fatal instead: `run()` stops and re-raises it.
 - A strategy or executor that raises on one item is counted and logged, and goes on with the next item.
+- Actions reach executors by capability, never by the class of the strategy that made them: each action
+  class names the `Capability` it needs (a public tx through the executor contract, a bundle, a CEX order,
+  a GMX order, a journal record) and goes to every executor with that capability. An action no executor
+  can carry out is counted per capability (`Engine.stats().unrouted`) and logged, never silently lost.
 - Events and actions carry `Stamps` (perf_counter_ns per stage); the engine keeps the last few thousand
   stage latencies and reports p50/p99 per stage for the live view.
 """
@@ -26,7 +30,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 from defibots.errors import UserError
 from defibots.events import Event, Stamps, Timer
@@ -44,12 +48,31 @@ LATENCY_STAGES: dict[str, tuple[str, str]] = {
 }
 
 
+class Capability(enum.Enum):
+    """What carrying an action out takes; executors are chosen by it."""
+
+    PUBLIC_TX = "public_tx"  # a transaction through our executor contract, to the public mempool
+    BUNDLE = "bundle"  # a bundle for Flashbots-protocol relays (and getting ready for one)
+    CEX_ORDER = "cex_order"  # an order on a centralized exchange
+    GMX_ORDER = "gmx_order"  # a GMX V2 order (the keeper executes it)
+    RECORD = "record"  # only a journal record: a signal, nothing is sent
+
+
 @dataclass(kw_only=True)
 class Action:
-    """Base of what strategies return; `strategy` and the stamps up to `decided` are filled by the engine."""
+    """Base of what strategies return; `strategy` and the stamps up to `decided` are filled by the engine.
 
+    Every concrete action class sets the `capability` it needs (a class attribute, not a field).
+    """
+
+    capability: ClassVar[Capability]
     stamps: Stamps = field(default_factory=Stamps, compare=False, repr=False)
     strategy: str = field(default="", compare=False)
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if not isinstance(getattr(cls, "capability", None), Capability):
+            raise TypeError(f"action {cls.__name__} must set `capability: ClassVar[Capability]`")
 
 
 class Collector(ABC):
@@ -85,15 +108,17 @@ class Strategy(ABC):
 
 
 class Executor(ABC):
-    """Does the I/O for actions: simulate, sign, send, record. Nothing is sent that was not simulated."""
+    """Does the I/O for actions: simulate, sign, send, record. Nothing is sent that was not simulated.
+
+    `capability` says which actions it carries out: the engine hands it every action whose capability
+    matches (each action goes to every executor with its capability).
+    """
+
+    capability: ClassVar[Capability]
 
     @property
     def name(self) -> str:
         return type(self).__name__
-
-    def accepts(self, action: Action) -> bool:
-        """Whether this executor handles `action` (each action goes to every executor that accepts it)."""
-        return True
 
     @abstractmethod
     async def execute(self, action: Action) -> None:
@@ -211,10 +236,16 @@ class EngineStats:
     strategy_errors: dict[str, int]
     executor_errors: dict[str, int]
     latency: dict[str, LatencyStats]
+    unrouted: dict[str, int] = field(default_factory=dict)
+    """Actions no executor has the capability for, by capability value; counted, never silently lost."""
 
     @property
     def drops_total(self) -> int:
         return sum(q.dropped for q in self.queues)
+
+    @property
+    def unrouted_total(self) -> int:
+        return sum(self.unrouted.values())
 
 
 RATE_WINDOW_S = 10
@@ -294,6 +325,9 @@ class Engine:
         self.collectors = list(collectors)
         self.strategies = list(strategies)
         self.executors = list(executors)
+        for executor in self.executors:
+            if not isinstance(getattr(executor, "capability", None), Capability):
+                raise TypeError(f"executor {executor.name} must set `capability: ClassVar[Capability]`")
         self.restart_backoff_s = restart_backoff_s
         self.restart_backoff_max_s = restart_backoff_max_s
         self.stop_timeout_s = stop_timeout_s
@@ -307,6 +341,10 @@ class Engine:
             )
             for e in self.executors
         ]
+        self._routes: dict[Capability, list[BoundedQueue[Action]]] = {}
+        for executor, aqueue in zip(self.executors, self.action_queues, strict=True):
+            self._routes.setdefault(executor.capability, []).append(aqueue)
+        self.unrouted: dict[Capability, int] = {}
         self.collector_restarts = {c.name: 0 for c in self.collectors}
         self.strategy_errors = {s.name: 0 for s in self.strategies}
         self.executor_errors = {e.name: 0 for e in self.executors}
@@ -484,11 +522,26 @@ class Engine:
                     stamps.dispatched, stamps.decided = dispatched, decided
                     action.strategy = strategy.name
                     self.actions_total += 1
-                    for executor, aqueue in zip(self.executors, self.action_queues, strict=True):
-                        if executor.accepts(action):
-                            await aqueue.put(action)
+                    await self._route(action)
             finally:
                 queue.task_done()
+
+    async def _route(self, action: Action) -> None:
+        """Hand `action` to every executor with its capability; count (and log) it when there is none."""
+        queues = self._routes.get(action.capability)
+        if not queues:
+            count = self.unrouted[action.capability] = self.unrouted.get(action.capability, 0) + 1
+            if count & (count - 1) == 0:  # 1st, 2nd, 4th ... reported, not flooded
+                log.warning(
+                    "no executor for %s actions (%s from %s): %d unrouted so far",
+                    action.capability.value,
+                    type(action).__name__,
+                    action.strategy,
+                    count,
+                )
+            return
+        for aqueue in queues:
+            await aqueue.put(action)
 
     async def _executor_loop(self, executor: Executor, queue: BoundedQueue[Action]) -> None:
         while True:
@@ -533,4 +586,5 @@ class Engine:
             strategy_errors=dict(self.strategy_errors),
             executor_errors=dict(self.executor_errors),
             latency=latency,
+            unrouted={c.value: n for c, n in self.unrouted.items()},
         )

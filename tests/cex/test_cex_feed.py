@@ -6,13 +6,14 @@ from decimal import Decimal as D
 
 import pytest
 
+from defibots.cex.events import BookTop
 from defibots.cex.feed import CexFeed
 from defibots.config import CexSettings
-from defibots.devnet.anvil import free_port
 from defibots.devnet.exchange import LocalExchange, MarketSpec
 from defibots.engine import Action, Engine, Strategy
 from defibots.errors import UserError
-from defibots.events import BookTop, Event
+from defibots.events import Event
+from defibots.foundry.anvil import free_port
 
 ETH = MarketSpec("ETH/USDT", D("3000"))
 BTC = MarketSpec("BTC/USDT", D("65000"), tick_size=D("0.1"), lot_size=D("0.00001"), min_qty=D("0.00001"))

@@ -14,11 +14,11 @@ import pytest
 from eth_utils import keccak, to_checksum_address
 
 from defibots.chain.async_rpc import Backoff
+from defibots.chain.events import NewBlock
 from defibots.chain.listener import ChainListener
 from defibots.chain.pool_collector import PoolReloader, PoolStateCollector
 from defibots.chain.pool_sync import PoolStates
 from defibots.devnet.anvil import AnvilConfig, AnvilNode
-from defibots.events import NewBlock
 from defibots.strategies.backrun import Head
 
 GAS_LIMIT = 120_000  # gas target 60,000: three 22k-gas calls are over it, one is under

@@ -22,10 +22,8 @@ from defibots.chain.listener import (
     ChainListener,
     LogEvent,
     Reorg,
-    bus_event,
 )
 from defibots.devnet.anvil import AnvilConfig, AnvilNode, free_port
-from defibots.events import NewBlock, PoolLog
 
 from .tcp_proxy import TcpProxy, text_frame
 
@@ -132,11 +130,6 @@ async def test_blocks_and_logs_arrive_in_order_from_a_start_block(node: AnvilNod
     check_stream(events, node, 2, 9)
     assert listener.stats.reconnects == 0 and listener.stats.malformed_messages == 0
     assert listener.stats.reorgs == 0 and listener.stats.mode == "ws"
-    block, log = (
-        next(e for e in events if isinstance(e, BlockHeader)),
-        next(e for e in events if isinstance(e, LogEvent)),
-    )
-    assert isinstance(bus_event(block, 31337), NewBlock) and isinstance(bus_event(log, 31337), PoolLog)
 
 
 async def test_dropped_websocket_is_backfilled_exactly_once(node: AnvilNode) -> None:

@@ -16,10 +16,10 @@ from eth_utils import keccak, to_checksum_address
 
 from defibots.chain import addresses as A
 from defibots.chain.async_rpc import Backoff
+from defibots.chain.events import MempoolSwap
 from defibots.chain.mempool import MempoolWatcher, bus_event, rebuild_raw_transaction
 from defibots.chain.router_calls import PendingSwap, RouterKind, SwapHop
 from defibots.devnet.anvil import AnvilConfig, AnvilNode
-from defibots.events import PendingSwap as BusPendingSwap
 
 from .tcp_proxy import TcpProxy
 
@@ -165,7 +165,7 @@ async def test_pending_router_swaps_are_decoded_with_raw_bytes(node: AnvilNode) 
 
     # one bus event per transaction: the whole decoded call, and the transaction with its signed bytes
     bus = bus_event(second, CHAIN_ID)
-    assert isinstance(bus, BusPendingSwap) and bus.call is second and bus.chain_id == CHAIN_ID
+    assert isinstance(bus, MempoolSwap) and bus.call is second and bus.chain_id == CHAIN_ID
     assert (bus.tx.hash, bus.tx.sender, bus.tx.to, bus.tx.input, bus.tx.raw) == (
         h2,
         second.sender,

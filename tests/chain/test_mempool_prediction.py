@@ -17,7 +17,7 @@ from defibots.chain.rpc import JsonRpc
 from defibots.devnet.node import Devnet
 from defibots.devnet.noise import MarketNoise
 from defibots.devnet.replica import seeded_pools
-from defibots.protocols.uniswap_router import Hop, PoolModel, predict
+from defibots.protocols.uniswap_router import PoolModel, RouterHop, predict
 
 WETH, USDC, USDT, DAI = (A.TOKENS[s].address for s in ("WETH", "USDC", "USDT", "DAI"))
 R2, V3, R02 = A.UNISWAP_V2_ROUTER02, A.UNISWAP_V3_SWAP_ROUTER, A.UNISWAP_V3_SWAP_ROUTER02
@@ -163,7 +163,7 @@ def test_pending_swap_prediction_equals_mined_state(mempool_devnet: Devnet, case
     assert swap is not None, name
     before = load(rpc)
 
-    def resolve(hop: Hop) -> PoolModel | None:
+    def resolve(hop: RouterHop) -> PoolModel | None:
         if hop.protocol == "v2":
             return before.get(v2_pair_address(hop.token_in, hop.token_out))
         assert hop.fee is not None

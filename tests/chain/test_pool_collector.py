@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from defibots.arb_watch import load_pools
 from defibots.chain.addresses import TOKENS
 from defibots.chain.async_rpc import Backoff
+from defibots.chain.events import PoolsUpdated
 from defibots.chain.listener import ChainListener
 from defibots.chain.pool_collector import PoolReloader, PoolStateCollector
 from defibots.chain.pool_discovery import discover_pools
@@ -23,7 +23,8 @@ from defibots.devnet.anvil import AnvilConfig, AnvilNode
 from defibots.devnet.node import Devnet, dev_accounts
 from defibots.devnet.noise import MarketNoise, swap_call
 from defibots.devnet.replica import cache_path, seeded_pools
-from defibots.events import Event, PoolsUpdated
+from defibots.events import Event
+from defibots.jobs.arb_watch import load_pools
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
 
 from .tcp_proxy import TcpProxy

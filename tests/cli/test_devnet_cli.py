@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from defibots.devnet import replica as rep
-from defibots.devnet.anvil import free_port, rpc_call
 from defibots.devnet.node import Devnet, DevnetOptions
+from defibots.foundry.anvil import free_port, rpc_call
 
 CLI = [sys.executable, "-m", "defibots.cli.main"]
 

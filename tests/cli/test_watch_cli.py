@@ -12,18 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from defibots.arb_watch import CexWatch, cex_markets, load_pools
+from defibots.cex.events import BookTop
 from defibots.chain.addresses import TOKENS
 from defibots.chain.pool_discovery import discover_pools
 from defibots.chain.pool_sync import PoolStates
 from defibots.chain.rpc import JsonRpc
-from defibots.devnet.anvil import free_port
 from defibots.devnet.exchange import ExchangeThread, LocalExchange, MarketSpec, admin_set_mid
 from defibots.devnet.node import Devnet
 from defibots.devnet.noise import ExchangeNoise
 from defibots.errors import UserError
-from defibots.events import BookTop
 from defibots.execution.executor_client import ExecutorClient
+from defibots.foundry.anvil import free_port
+from defibots.jobs.arb_watch import CexWatch, cex_markets, load_pools
 from defibots.journal import Journal
 from defibots.strategies.cex_arb import CexArbParams, CexArbStrategy, CexSignal
 

@@ -26,8 +26,7 @@ from eth_utils import keccak, to_checksum_address
 
 from defibots.chain.addresses import TOKENS, UNISWAP_V2_ROUTER02, UNISWAP_V3_SWAP_ROUTER
 from defibots.chain.async_rpc import HttpRpc
-from defibots.devnet.anvil import AnvilConfig, AnvilNode, rpc_call
-from defibots.devnet.node import Devnet, dev_accounts
+from defibots.devnet.node import Devnet
 from defibots.devnet.relay import LocalRelay
 from defibots.errors import UserError
 from defibots.execution.bundles import Bundle, FeeDefaults, SignedTx, TxRequest, sign_request
@@ -35,6 +34,8 @@ from defibots.execution.flashbots_auth import SIGNATURE_HEADER, sign_body
 from defibots.execution.inclusion import InclusionStatus, InclusionTracker
 from defibots.execution.relay_client import RelayClient, RelayError
 from defibots.execution.simulation import BUILDER_COINBASE, AnvilSimulator, SimulationResult, token_transfers
+from defibots.foundry.accounts import dev_accounts
+from defibots.foundry.anvil import AnvilConfig, AnvilNode, rpc_call
 from defibots.paths import project_root
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

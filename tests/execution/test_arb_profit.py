@@ -10,7 +10,7 @@ from defibots.chain.pool_loader import load_v2_pairs, load_v3_pools
 from defibots.chain.rpc import JsonRpc
 from defibots.devnet.node import Devnet
 from defibots.execution.executor_client import ExecutorClient
-from defibots.execution.route import Funding, Hop, Route
+from defibots.execution.route import Funding, Route, RouteHop
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
 from defibots.protocols.uniswap_v3.pool import UniswapV3Pool
 
@@ -68,11 +68,11 @@ def test_model_predicts_executed_profit_to_the_wei(devnet: Devnet, direction: st
     depth = v2_reserve_of(w3, V2_WETH_USDC, WETH, USDC)
     if direction == "v3_then_v2":  # WETH cheap on V2: sell on V3, buy back on V2
         dump_on_v2(w3, trader.address, V2_WETH_USDC, WETH, USDC, depth // 20)
-        hops = (Hop.v3(V3_WETH_USDC_500, USDC, 500), Hop.v2(V2_WETH_USDC, WETH))
+        hops = (RouteHop.v3(V3_WETH_USDC_500, USDC, 500), RouteHop.v2(V2_WETH_USDC, WETH))
         model, funding = v3_then_v2, Funding.V3_FLASH_SWAP
     else:  # WETH dear on V2: sell it there, buy back on V3
         dump_on_v2(w3, trader.address, V2_WETH_USDC, USDC, WETH, 3_000_000 * 10**6)
-        hops = (Hop.v2(V2_WETH_USDC, USDC), Hop.v3(V3_WETH_USDC_500, WETH, 500))
+        hops = (RouteHop.v2(V2_WETH_USDC, USDC), RouteHop.v3(V3_WETH_USDC_500, WETH, 500))
         model, funding = v2_then_v3, Funding.V2_FLASH_SWAP
 
     pair, pool = load_models(devnet)

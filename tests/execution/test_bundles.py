@@ -20,8 +20,12 @@ from defibots.execution.bundles import (
     SignedTx,
     TxRequest,
     assemble_bundle,
+    bundle_from_send_params,
+    call_bundle_params,
+    mev_send_bundle_params,
     parse_bundle_json,
     read_bundle_file,
+    send_bundle_params,
     sign_requests,
 )
 
@@ -114,7 +118,7 @@ def test_send_params_shape(alice: LocalAccount) -> None:
         replacement_uuid="e2b4a1f0-0000-4000-8000-000000000001",
         builders=("flashbots",),
     )
-    assert bundle.send_params() == {
+    assert send_bundle_params(bundle) == {
         "txs": [tx0.raw_hex, tx1.raw_hex],
         "blockNumber": "0x1234",
         "minTimestamp": 10,
@@ -123,14 +127,14 @@ def test_send_params_shape(alice: LocalAccount) -> None:
         "replacementUuid": "e2b4a1f0-0000-4000-8000-000000000001",
         "builders": ["flashbots"],
     }
-    assert Bundle.from_send_params(json.loads(json.dumps(bundle.send_params()))) == bundle
-    assert bundle.call_params(0x1233, 99) == {
+    assert bundle_from_send_params(json.loads(json.dumps(send_bundle_params(bundle)))) == bundle
+    assert call_bundle_params(bundle, 0x1233, 99) == {
         "txs": [tx0.raw_hex, tx1.raw_hex],
         "blockNumber": "0x1234",
         "stateBlockNumber": "0x1233",
         "timestamp": 99,
     }
-    assert bundle.mev_share_params(0x1236) == {
+    assert mev_send_bundle_params(bundle, 0x1236) == {
         "version": "v0.1",
         "inclusion": {"block": "0x1234", "maxBlock": "0x1236"},
         "body": [{"tx": tx0.raw_hex, "canRevert": False}, {"tx": tx1.raw_hex, "canRevert": True}],
@@ -275,8 +279,8 @@ def test_read_bundle_file_missing() -> None:
 def test_from_send_params_is_strict(alice: LocalAccount) -> None:
     raw = signed(alice, 0).raw_hex
     with pytest.raises(BundleFormatError, match="blockNumber missing"):
-        Bundle.from_send_params({"txs": [raw]})
+        bundle_from_send_params({"txs": [raw]})
     with pytest.raises(BundleFormatError, match="unknown bundle field 'foo'"):
-        Bundle.from_send_params({"txs": [raw], "blockNumber": "0x1", "foo": 1})
+        bundle_from_send_params({"txs": [raw], "blockNumber": "0x1", "foo": 1})
     with pytest.raises(BundleFormatError, match="txs must be a non-empty list"):
-        Bundle.from_send_params({"txs": "0x00", "blockNumber": "0x1"})
+        bundle_from_send_params({"txs": "0x00", "blockNumber": "0x1"})

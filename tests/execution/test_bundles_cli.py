@@ -18,11 +18,11 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
-from defibots.devnet.anvil import AnvilConfig, AnvilNode, rpc_call
-from defibots.devnet.node import dev_accounts
 from defibots.devnet.relay import LocalRelay
 from defibots.execution.bundles import FeeDefaults, SignedTx, TxRequest, sign_request
 from defibots.execution.keys import PASSWORD_ENV
+from defibots.foundry.accounts import dev_accounts
+from defibots.foundry.anvil import AnvilConfig, AnvilNode, rpc_call
 
 CLI = [sys.executable, "-m", "defibots.cli.main", "bundle"]
 REVERTER = str(to_checksum_address("0x00000000000000000000000000000000000000a2"))

@@ -13,8 +13,6 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 
 from defibots.chain.addresses import TOKENS
-from defibots.devnet.anvil import AnvilConfig, AnvilNode, rpc_call
-from defibots.devnet.node import dev_accounts
 from defibots.execution.bundles import Bundle, FeeDefaults, SignedTx, TxRequest, sign_request
 from defibots.execution.simulation import (
     BUILDER_COINBASE,
@@ -23,6 +21,8 @@ from defibots.execution.simulation import (
     balance_changes_from_prestate_diff,
     decode_revert_reason,
 )
+from defibots.foundry.accounts import dev_accounts
+from defibots.foundry.anvil import AnvilConfig, AnvilNode, rpc_call
 from defibots.paths import project_root
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -15,9 +15,9 @@ from eth_utils import keccak
 from web3 import Web3
 
 from defibots.cli.main import run
-from defibots.devnet.anvil import AnvilConfig, AnvilNode, free_port
 from defibots.execution.executor_client import ExecutorClient, runtime_code_hash
 from defibots.execution.keys import PASSWORD_ENV
+from defibots.foundry.anvil import AnvilConfig, AnvilNode, free_port
 from defibots.paths import project_root
 
 ANVIL_0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"

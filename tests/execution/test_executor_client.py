@@ -10,7 +10,7 @@ from web3 import Web3
 
 from defibots.devnet.node import Devnet
 from defibots.execution.executor_client import ExecutorClient, ExecutorRevert
-from defibots.execution.route import Funding, Hop, Payment, Route
+from defibots.execution.route import Funding, Payment, Route, RouteHop
 
 from .executor_market import (
     USDC,
@@ -42,7 +42,7 @@ def setup(devnet: Devnet) -> Setup:
 
 
 def v3_then_v2(amount_in: int, **kw: object) -> Route:
-    hops = (Hop.v3(V3_WETH_USDC_500, USDC, 500), Hop.v2(V2_WETH_USDC, WETH))
+    hops = (RouteHop.v3(V3_WETH_USDC_500, USDC, 500), RouteHop.v2(V2_WETH_USDC, WETH))
     return Route(WETH, amount_in, hops, funding=Funding.V3_FLASH_SWAP, **kw)  # type: ignore[arg-type]
 
 
@@ -94,7 +94,7 @@ def test_strangers_and_bad_routes_are_named(setup: Setup, devnet: Devnet) -> Non
     with pytest.raises(
         ExecutorRevert, match=r"PaymentFailed\(\)"
     ):  # USDC profit, builder paid from ETH: none
-        usdc_cycle = (Hop.v3(V3_WETH_USDC_500, WETH, 500), Hop.v2(V2_WETH_USDC, USDC))
+        usdc_cycle = (RouteHop.v3(V3_WETH_USDC_500, WETH, 500), RouteHop.v2(V2_WETH_USDC, USDC))
         dump_on_v2(setup.w3, setup.trader.address, V2_WETH_USDC, USDC, WETH, 5_000_000 * 10**6)
         setup.bot.simulate(
             Route(

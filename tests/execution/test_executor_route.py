@@ -11,18 +11,18 @@ from hypothesis import strategies as st
 from web3 import Web3
 
 from defibots.chain.addresses import TOKENS
-from defibots.devnet.anvil import AnvilNode
 from defibots.execution.executor_client import ExecutorClient, ExecutorRevert
-from defibots.execution.keys import dev_account
 from defibots.execution.route import (
     UINT128_MAX,
     Funding,
-    Hop,
     HopKind,
     Payment,
     Route,
     RouteError,
+    RouteHop,
 )
+from defibots.foundry.accounts import dev_account
+from defibots.foundry.anvil import AnvilNode
 
 WETH = TOKENS["WETH"].address
 USDC = TOKENS["USDC"].address
@@ -45,7 +45,7 @@ def test_encoding_is_the_documented_layout() -> None:
     route = Route(
         token_in=WETH,
         amount_in=10**18,
-        hops=(Hop.v3(V3_WETH_USDC_500, USDC, 500), Hop.v2(V2_WETH_USDC, WETH)),
+        hops=(RouteHop.v3(V3_WETH_USDC_500, USDC, 500), RouteHop.v2(V2_WETH_USDC, WETH)),
         funding=Funding.V3_FLASH_SWAP,
         min_profit=7,
         payment=Payment.WEI,
@@ -74,21 +74,21 @@ def test_encoding_is_the_documented_layout() -> None:
 
 
 def test_python_validation_matches_the_contract_rules() -> None:
-    two = (Hop.v3(V3_WETH_USDC_500, USDC, 500), Hop.v2(V2_WETH_USDC, WETH))
+    two = (RouteHop.v3(V3_WETH_USDC_500, USDC, 500), RouteHop.v2(V2_WETH_USDC, WETH))
     with pytest.raises(RouteError, match="2-4 hops"):
         Route(WETH, 1, two[:1])
     with pytest.raises(RouteError, match="uint128"):
         Route(WETH, UINT128_MAX + 1, two)
     with pytest.raises(RouteError, match="into itself"):
-        Route(WETH, 1, (two[0], Hop.v2(V2_WETH_USDC, USDC)))
+        Route(WETH, 1, (two[0], RouteHop.v2(V2_WETH_USDC, USDC)))
     with pytest.raises(RouteError, match="V2 flash swap starts with a V2 hop"):
         Route(WETH, 1, two, funding=Funding.V2_FLASH_SWAP)
     with pytest.raises(RouteError, match="profit-share"):
-        Route(WETH, 1, (two[0], Hop.v2(V2_WETH_USDC, DAI)), payment=Payment.PROFIT_BPS, payment_value=1)
+        Route(WETH, 1, (two[0], RouteHop.v2(V2_WETH_USDC, DAI)), payment=Payment.PROFIT_BPS, payment_value=1)
     with pytest.raises(RouteError, match="fee"):
-        Hop.v2(V2_WETH_USDC, WETH, fee=10_001)
+        RouteHop.v2(V2_WETH_USDC, WETH, fee=10_001)
     with pytest.raises(RouteError, match="fee"):
-        Hop.v3(V3_WETH_USDC_500, WETH, fee=0)
+        RouteHop.v3(V3_WETH_USDC_500, WETH, fee=0)
 
 
 addresses = st.binary(min_size=20, max_size=20).map(to_checksum_address)
@@ -106,7 +106,7 @@ def routes(draw: st.DrawFn) -> Route:
         out = draw(addresses.filter(lambda a, t=token: a != t))  # type: ignore[misc]
         fee_max = 10_000 if kind == HopKind.UNISWAP_V2 else 999_999
         pool = draw(addresses.filter(lambda a: int(a, 16) != 0))
-        hops.append(Hop(kind, pool, out, draw(st.integers(min_value=1, max_value=fee_max))))
+        hops.append(RouteHop(kind, pool, out, draw(st.integers(min_value=1, max_value=fee_max))))
         token = out
     first = hops[0].kind
     flash = Funding.V2_FLASH_SWAP if first == HopKind.UNISWAP_V2 else Funding.V3_FLASH_SWAP
@@ -153,7 +153,7 @@ def test_bps_payment_needs_weth_profit_in_both(executor: ExecutorClient) -> None
     route = Route(
         WETH,
         10**18,
-        (Hop.v3(V3_WETH_USDC_500, USDC, 500), Hop.v2(V2_WETH_USDC, WETH)),
+        (RouteHop.v3(V3_WETH_USDC_500, USDC, 500), RouteHop.v2(V2_WETH_USDC, WETH)),
         payment=Payment.PROFIT_BPS,
         payment_value=2_500,
     )

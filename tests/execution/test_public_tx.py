@@ -18,7 +18,7 @@ import pytest
 from eth_abi import decode as abi_decode
 from typer.testing import CliRunner
 
-from defibots.arb_watch import load_pools
+from defibots.actions import ExecutorTxAction, Opportunity
 from defibots.chain.pool_discovery import discover_pools
 from defibots.chain.pool_sync import PoolStates
 from defibots.chain.rpc import JsonRpc
@@ -27,9 +27,10 @@ from defibots.devnet.node import Devnet, DevnetOptions
 from defibots.execution.executor_client import ExecutorClient
 from defibots.execution.public_tx import PublicTxExecutor, route_for
 from defibots.execution.route import Route
+from defibots.jobs.arb_watch import load_pools
 from defibots.journal import Journal
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
-from defibots.strategies.amm_arb import ArbAction, ArbFinder, ArbParams, Opportunity
+from defibots.strategies.amm_arb import ArbFinder, ArbParams
 
 from .executor_market import DAI, USDC, V2_WETH_USDC, WETH, dump_on_v2, v2_reserve_of
 
@@ -115,7 +116,7 @@ def test_sent_tx_carries_the_priced_fees_and_the_guard_covers_gas(devnet: Devnet
 
     async def scenario() -> None:
         ex = PublicTxExecutor(client, journal, devnet.chain_id, shadow=False, min_net_profit=MIN_PROFIT)
-        await ex.execute(ArbAction(opportunity=opp))
+        await ex.execute(ExecutorTxAction(opportunity=opp))
         await ex.close()  # lets the receipt settle
 
     with Journal(tmp_path / "j.sqlite") as journal:
@@ -135,7 +136,7 @@ def test_sent_tx_carries_the_priced_fees_and_the_guard_covers_gas(devnet: Devnet
 
 
 def test_watch_arb_hands_min_profit_to_the_executor(devnet: Devnet, tmp_path: Path) -> None:
-    from defibots.arb_watch import ArbWatcher, WatchConfig
+    from defibots.jobs.arb_watch import ArbWatcher, WatchConfig
 
     client = deploy(devnet)
     config = WatchConfig(
@@ -170,7 +171,7 @@ def test_on_chain_revert_has_a_receipt_and_its_gas_loss_in_history(
 
     async def scenario() -> None:
         ex = PublicTxExecutor(client, journal, devnet.chain_id, shadow=False)
-        task = asyncio.create_task(ex.execute(ArbAction(opportunity=opp)))
+        task = asyncio.create_task(ex.execute(ExecutorTxAction(opportunity=opp)))
         await until(lambda: bool(pending_nonces(devnet, bot)))
         devnet.rpc("evm_mine")
         await task
@@ -204,7 +205,7 @@ def test_broadcast_the_node_refuses_is_journaled_and_leaves_no_send(devnet: Devn
 
     async def scenario() -> None:
         ex = PublicTxExecutor(client, journal, devnet.chain_id, shadow=False)
-        await ex.execute(ArbAction(opportunity=opp))
+        await ex.execute(ExecutorTxAction(opportunity=opp))
         await ex.close()
 
     with Journal(tmp_path / "j.sqlite") as journal:
@@ -230,7 +231,7 @@ def test_receipt_time_out_is_unknown_then_resolved_by_the_next_block(
 
     async def scenario() -> None:
         ex = PublicTxExecutor(client, journal, devnet.chain_id, shadow=False, receipt_timeout_s=0.2)
-        await ex.execute(ArbAction(opportunity=opp))
+        await ex.execute(ExecutorTxAction(opportunity=opp))
         await until(lambda: ex.stats.timed_out == 1)
         assert [t.status for t in journal.trades()] == ["unknown"]
         assert [e.kind for e in journal.errors()] == ["receipt_timeout"]
@@ -256,7 +257,7 @@ def test_stuck_tx_is_replaced_with_fees_bumped_ten_percent(no_automine: Devnet, 
 
     async def scenario() -> None:
         ex = PublicTxExecutor(client, journal, devnet.chain_id, shadow=False, stuck_blocks=2)
-        await ex.execute(ArbAction(opportunity=opp))
+        await ex.execute(ExecutorTxAction(opportunity=opp))
         (send,) = journal.sends()
         devnet.rpc("anvil_dropTransaction", send.ident)  # evicted from the pool: it will never land
         for _ in range(3):
@@ -296,7 +297,7 @@ def test_stuck_tx_whose_trade_is_gone_is_cancelled_and_its_gas_journaled(
 
     async def scenario() -> None:
         ex = PublicTxExecutor(client, journal, devnet.chain_id, shadow=False, stuck_blocks=2)
-        await ex.execute(ArbAction(opportunity=opp))
+        await ex.execute(ExecutorTxAction(opportunity=opp))
         (send,) = journal.sends()
         devnet.rpc("anvil_dropTransaction", send.ident)
         # meanwhile a rival takes the gap: a replacement would now revert, so the nonce is cancelled
@@ -357,8 +358,8 @@ def test_second_opportunity_goes_out_while_the_first_is_pending(
         ex = PublicTxExecutor(client, journal, devnet.chain_id, shadow=False)
         head = devnet.block_number()
         await until(lambda: devnet.block_number() > head)  # just after a block: the next is ~2 s away
-        await ex.execute(ArbAction(opportunity=first))
-        await ex.execute(ArbAction(opportunity=second))
+        await ex.execute(ExecutorTxAction(opportunity=first))
+        await ex.execute(ExecutorTxAction(opportunity=second))
         in_pool = pending_nonces(devnet, bot)
         await ex.close()
         return [in_pool]

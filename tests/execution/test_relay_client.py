@@ -20,8 +20,7 @@ from eth_account.signers.local import LocalAccount
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
-from defibots.devnet.anvil import free_port
-from defibots.execution.bundles import Bundle, SignedTx
+from defibots.execution.bundles import Bundle, SignedTx, send_bundle_params
 from defibots.execution.flashbots_auth import SIGNATURE_HEADER, SignatureError, sign_body, verify_header
 from defibots.execution.relay_client import (
     RelayClient,
@@ -32,6 +31,7 @@ from defibots.execution.relay_client import (
     RelayUnreachable,
     TokenBucket,
 )
+from defibots.foundry.anvil import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -172,7 +172,7 @@ async def test_sent_bytes_are_the_signed_bytes(signer: LocalAccount) -> None:
         assert headers[SIGNATURE_HEADER] == independent_header(KEYS[2], body)
         sent = json.loads(body)
         assert sent["method"] == "eth_sendBundle"
-        assert sent["params"] == [a_bundle().send_params()]
+        assert sent["params"] == [send_bundle_params(a_bundle())]
     finally:
         await client.close()
         await server.stop()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from defibots.actions import Opportunity
 from defibots.execution.public_tx import route_for
 from defibots.execution.route import RouteError
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
-from defibots.strategies.amm_arb import Opportunity, enumerate_cycles
+from defibots.strategies.amm_arb import enumerate_cycles
 
 from .executor_market import USDC, V2_WETH_USDC, WETH
 

@@ -11,17 +11,18 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from defibots.arb_watch import ArbWatcher, WatchConfig
+from defibots.actions import ExecutorTxAction
 from defibots.chain.calldata import calldata
 from defibots.cli import demo
+from defibots.cli.display import units
 from defibots.cli.main import app
-from defibots.cli.watch import units
 from defibots.devnet.node import Devnet
 from defibots.devnet.noise import MarketNoise
 from defibots.execution.executor_client import ExecutorClient
 from defibots.execution.public_tx import PublicTxExecutor, route_for
+from defibots.jobs.arb_watch import ArbWatcher, WatchConfig
 from defibots.journal import Journal
-from defibots.strategies.amm_arb import ArbAction, ArbParams
+from defibots.strategies.amm_arb import ArbParams
 
 from .executor_market import USDC, WETH
 from .test_public_tx import (
@@ -82,7 +83,7 @@ def add_a_revert(devnet: Devnet, path: Path) -> None:
     async def scenario() -> None:
         with Journal(path) as journal:
             ex = PublicTxExecutor(client, journal, devnet.chain_id, shadow=False)
-            task = asyncio.create_task(ex.execute(ArbAction(opportunity=opp)))
+            task = asyncio.create_task(ex.execute(ExecutorTxAction(opportunity=opp)))
             await until(lambda: bool(pending_nonces(devnet, client.signer.address)))  # type: ignore[union-attr]
             devnet.rpc("evm_mine")
             await task

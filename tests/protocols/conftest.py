@@ -15,7 +15,7 @@ import pytest
 from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector
 
-from defibots.devnet.anvil import AnvilConfig, AnvilNode
+from defibots.foundry.anvil import AnvilConfig, AnvilNode
 from defibots.paths import npm_artifact, project_root
 
 HARNESS_BUILD = "FOUNDRY_PROFILE=harness node_modules/@foundry-rs/forge-linux-amd64/bin/forge build"

@@ -6,19 +6,19 @@ import random
 
 import pytest
 
+from defibots.actions import ExecutorTxAction
 from defibots.chain.addresses import TOKENS
+from defibots.chain.events import NewBlock
 from defibots.chain.pool_sync import PoolStates
 from defibots.errors import UserError
-from defibots.events import NewBlock
+from defibots.protocols.eip1559 import next_base_fee
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
 from defibots.strategies.amm_arb import (
     AmmArbStrategy,
-    ArbAction,
     ArbFinder,
     ArbParams,
     cycle_amounts,
     enumerate_cycles,
-    next_base_fee,
 )
 
 # WETH is the real address: gas is paid in ETH, so the finder knows WETH by its address
@@ -130,7 +130,7 @@ async def test_an_opportunity_standing_at_start_is_acted_on_at_the_first_block()
                      timestamp=1_700_000_000, base_fee_per_gas=8 * 10**9,
                      gas_used=20_000_000, gas_limit=30_000_000)  # fmt: skip
     actions = await strategy.process_event(block)
-    assert len(actions) == 1 and isinstance(actions[0], ArbAction)
+    assert len(actions) == 1 and isinstance(actions[0], ExecutorTxAction)
     opp = actions[0].opportunity
     assert opp == strategy.ranked[0] and opp.block_number == 41
     base_fee = next_base_fee(8 * 10**9, 20_000_000, 30_000_000)

@@ -10,19 +10,21 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from defibots.actions import BackrunBundleAction, BundlePrepare
 from defibots.chain.addresses import TOKENS, UNISWAP_V2_ROUTER02, UNISWAP_V3_SWAP_ROUTER02
 from defibots.chain.calldata import calldata
+from defibots.chain.events import MempoolSwap, NewBlock
 from defibots.chain.mempool import bus_event
 from defibots.chain.pool_address import v2_pair_address, v3_pool_address
 from defibots.chain.pool_sync import PoolStates
 from defibots.chain.router_calls import RouterCallDecoder
-from defibots.events import NewBlock, PendingSwap
 from defibots.execution.bundles import SignedTx
+from defibots.protocols.eip1559 import next_base_fee
 from defibots.protocols.uniswap_v2 import UniswapV2Pair, get_amount_out
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
 from defibots.protocols.uniswap_v3.tick_math import get_tick_at_sqrt_ratio
-from defibots.strategies.amm_arb import ArbFinder, ArbParams, cycle_amounts, next_base_fee
-from defibots.strategies.backrun import BackrunAction, BackrunPrepare, BackrunStrategy, Head
+from defibots.strategies.amm_arb import ArbFinder, ArbParams, cycle_amounts
+from defibots.strategies.backrun import BackrunStrategy, Head
 
 WETH, USDC = TOKENS["WETH"].address, TOKENS["USDC"].address  # USDC < WETH: USDC is token0
 V2 = v2_pair_address(USDC, WETH)
@@ -59,7 +61,7 @@ def params(**overrides: int) -> ArbParams:
 
 def victim(
     data: str, sender: LocalAccount = USER, to: str = UNISWAP_V2_ROUTER02, raw: bool = True, nonce: int = 7
-) -> PendingSwap:
+) -> MempoolSwap:
     """A signed router call as the mempool watcher delivers it: decoded once, the whole call in one event."""
     tx = {"type": 2, "chainId": CHAIN_ID, "nonce": nonce, "to": to, "value": 0, "gas": 300_000,
           "maxFeePerGas": 3 * 10**9, "maxPriorityFeePerGas": 10**9, "data": data}  # fmt: skip
@@ -82,7 +84,7 @@ async def test_a_big_swap_is_backrun_with_exact_amounts() -> None:
     strategy = BackrunStrategy(states, params(), HEAD, own_senders=[US.address])
     event = victim(sell_weth(300 * 10**18))
     (action,) = await strategy.process_event(event)
-    assert isinstance(action, BackrunAction)
+    assert isinstance(action, BackrunBundleAction)
 
     # the victim, byte for byte, goes first; the bundle targets the block after the head
     assert action.victim is event.tx and action.victim_raw == event.tx.raw
@@ -144,7 +146,7 @@ async def test_a_multicall_is_predicted_whole() -> None:
     event = victim(data, to=UNISWAP_V3_SWAP_ROUTER02)
     assert len(event.call.legs) == 2  # one event carries the whole call
     (action,) = await BackrunStrategy(states, params(), HEAD).process_event(event)
-    assert isinstance(action, BackrunAction)
+    assert isinstance(action, BackrunBundleAction)
     pair = states.pools[V2]
     assert isinstance(pair, UniswapV2Pair)
     for _ in range(2):  # SwapRouter02 prices V2 exact-in swaps like Router02
@@ -162,10 +164,10 @@ async def test_new_blocks_move_the_target_and_ask_the_executor_to_get_ready() ->
                      timestamp=1_700_000_100, base_fee_per_gas=2 * 10**9, gas_used=20_000_000,
                      gas_limit=30_000_000)  # fmt: skip
     (prepare,) = await strategy.process_event(block)
-    assert isinstance(prepare, BackrunPrepare) and prepare.state_block == 205
+    assert isinstance(prepare, BundlePrepare) and prepare.state_block == 205
     assert {p.address for p in prepare.pools} == {V2, V3}
     (action,) = await strategy.process_event(victim(sell_weth(300 * 10**18), nonce=2))
-    assert isinstance(action, BackrunAction)
+    assert isinstance(action, BackrunBundleAction)
     assert (action.state_block, action.target_block) == (205, 206)
     assert action.base_fee == 2 * 10**9 + 2 * 10**9 * 5_000_000 // 15_000_000 // 8
     older = replace(block, number=204)

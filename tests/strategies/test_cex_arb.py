@@ -5,9 +5,10 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from defibots.cex.book import Depth, Level
+from defibots.cex.events import BookTop
 from defibots.chain.addresses import TOKENS
+from defibots.chain.events import NewBlock, PoolsUpdated
 from defibots.chain.pool_sync import PoolStates
-from defibots.events import BookTop, NewBlock, PoolsUpdated
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
 from defibots.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick

@@ -25,10 +25,11 @@ from urllib.parse import urlsplit, urlunsplit
 import ccxt.async_support as ccxt_async
 
 from defibots.cex.book import Depth, Level, parse_decimal
+from defibots.cex.events import BookTop
 from defibots.config import CexSettings
 from defibots.engine import Collector
 from defibots.errors import UserError
-from defibots.events import BookTop, Event
+from defibots.events import Event
 
 log = logging.getLogger(__name__)
 

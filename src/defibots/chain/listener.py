@@ -24,7 +24,6 @@ from typing import Any
 
 from eth_typing import ChecksumAddress
 
-from defibots import events
 from defibots.chain.async_rpc import (
     AsyncJsonRpc,
     Backoff,
@@ -505,31 +504,3 @@ class ChainListener:
             for block_hash in [h for h, ls in self._early_logs.items() if ls[0].block_number <= horizon]:
                 del self._early_logs[block_hash]
         return events
-
-
-def bus_event(event: ChainEvent, chain_id: int) -> events.Event | None:
-    """The engine's event for a listener event; None for Reorg, which events.py has no type for yet."""
-    if isinstance(event, BlockHeader):
-        return events.NewBlock(
-            chain_id=chain_id,
-            number=event.number,
-            hash=event.hash,
-            parent_hash=event.parent_hash,
-            timestamp=event.timestamp,
-            base_fee_per_gas=event.base_fee,
-            gas_used=event.gas_used,
-            gas_limit=event.gas_limit,
-        )
-    if isinstance(event, LogEvent):
-        return events.PoolLog(
-            chain_id=chain_id,
-            block_number=event.block_number,
-            block_hash=event.block_hash,
-            tx_hash=event.tx_hash,
-            log_index=event.log_index,
-            address=event.address,
-            topics=event.topics,
-            data=event.data,
-            removed=event.removed,
-        )
-    return None

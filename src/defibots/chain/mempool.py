@@ -24,7 +24,6 @@ from eth_account._utils.legacy_transactions import UnsignedTransaction, encode_t
 from eth_account.typed_transactions import TypedTransaction
 from eth_utils import keccak
 
-from defibots import events
 from defibots.chain.async_rpc import (
     AsyncJsonRpc,
     Backoff,
@@ -33,6 +32,7 @@ from defibots.chain.async_rpc import (
     WsRpc,
     reconnecting,
 )
+from defibots.chain.events import MempoolSwap, PendingTx
 from defibots.chain.router_calls import DecodeError, PendingSwap, RouterCallDecoder, RouterKind
 from defibots.errors import UserError
 
@@ -304,9 +304,9 @@ class MempoolWatcher:
         return None
 
 
-def bus_event(swap: PendingSwap, chain_id: int) -> events.PendingSwap:
+def bus_event(swap: PendingSwap, chain_id: int) -> MempoolSwap:
     """The engine's event for one decoded transaction: the whole call (every leg) and the transaction."""
-    tx = events.PendingTx(
+    tx = PendingTx(
         chain_id=chain_id,
         hash=swap.tx_hash,
         sender=swap.sender,
@@ -321,4 +321,4 @@ def bus_event(swap: PendingSwap, chain_id: int) -> events.PendingSwap:
         max_priority_fee_per_gas=swap.max_priority_fee_per_gas,
         raw=swap.raw,
     )
-    return events.PendingSwap(tx=tx, call=swap)
+    return MempoolSwap(tx=tx, call=swap)

@@ -13,12 +13,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from eth_abi.exceptions import DecodingError
 
 from defibots.chain.async_rpc import Backoff, HttpRpc, RpcConnectionError, RpcReplyError, to_int
+from defibots.chain.events import NewBlock, PoolsUpdated
 from defibots.chain.listener import BlockHeader, ChainListener, LogEvent, Reorg
 from defibots.chain.pool_discovery import PoolRef
 from defibots.chain.pool_loader import load_v2_pairs_async, load_v3_pools_async
 from defibots.chain.pool_sync import PoolModel, PoolStates, v2_from_snapshot, v3_from_snapshot
 from defibots.engine import Collector
-from defibots.events import Event, NewBlock, PoolsUpdated, Stamps
+from defibots.events import Event, Stamps
 
 log = logging.getLogger(__name__)
 

@@ -129,8 +129,6 @@ class PoolStates:
         self._lower = {address.lower(): address for address in self.pools}
         self.history_blocks = history_blocks
         self._undo: OrderedDict[int, dict[str, PoolModel]] = OrderedDict()
-        # No history before the states were loaded: a reorg below that needs a reload.
-        self._forgotten_through = max((p.block_number for p in self.pools.values()), default=-1)
         self.stats = SyncStats()
 
     def __contains__(self, address: str) -> bool:
@@ -156,8 +154,7 @@ class PoolStates:
         if undo is None:
             undo = self._undo[log.block_number] = {}
             while len(self._undo) > self.history_blocks:
-                forgotten, _ = self._undo.popitem(last=False)
-                self._forgotten_through = max(self._forgotten_through, forgotten)
+                self._undo.popitem(last=False)
         undo.setdefault(pool.address, pool)
         self.pools[pool.address] = new
         self.stats.applied += 1
@@ -197,4 +194,3 @@ class PoolStates:
         self.pools.update(pools)
         self._lower.update({a.lower(): a for a in pools})
         self._undo.clear()
-        self._forgotten_through = max((p.block_number for p in pools.values()), default=-1)

@@ -1,9 +1,9 @@
-"""Decode swaps sent to Uniswap's routers (V2 Router02, V3 SwapRouter, SwapRouter02) into PendingSwap records.
+"""What Uniswap's router calls (V2 Router02, V3 SwapRouter, SwapRouter02) do: PendingSwap records.
 
 Pure: no web3, no I/O, so the mempool watcher, replay and tests share it. A selector table (4 bytes ->
-compiled argument reader + handler) is built once per router kind from the ABI JSON in chain/abi. The
-argument readers are a small ABI decoder specialised at build time instead of eth_abi's generic stream
-decoder, because the mempool path has to keep up with tens of thousands of transactions per second.
+compiled argument reader + handler) is built once per router kind from the ABI JSON in chain/abi; the
+argument readers come from `calldata_decoder` (a strict ABI decoder; its docstring says why it is not
+eth_abi). The handlers here turn decoded arguments into swap legs.
 
 Decoding follows what the router contract will execute:
 - SwapRouter02 recipients 1 (MSG_SENDER) and 2 (ADDRESS_THIS) are resolved to the sender and the router;
@@ -11,8 +11,8 @@ Decoding follows what the router contract will execute:
   as `amount_specified=None` (usually the output of an earlier leg in the same multicall).
 - V3 paths are walked like the router's Path library (a path shorter than one pool reverts; trailing
   bytes shorter than another pool are ignored).
-- The ABI reading is strict (dirty high bits in addresses/uintN, out-of-range offsets, truncation) and
-  raises DecodeError; an unknown selector at the top level is not an error and gives None.
+- Calldata the router would reject raises DecodeError (the ABI reading is strict); an unknown selector at
+  the top level is not an error and gives None.
 """
 
 from __future__ import annotations
@@ -20,27 +20,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from functools import lru_cache
 from typing import Any, Literal
 
 from eth_typing import ChecksumAddress
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
 
 from defibots.chain import addresses
 from defibots.chain.abi import load_abi
+from defibots.chain.calldata_decoder import DecodeError as DecodeError
+from defibots.chain.calldata_decoder import checksum, compile_arguments, function_signature
+from defibots.chain.calldata_decoder import checksum_hex as checksum_hex
 
 Protocol = Literal["v2", "v3"]
 
 MAX_MULTICALL_DEPTH = 4
-
-
-class DecodeError(Exception):
-    """Calldata for a known router function that cannot be what the router executes (it would revert)."""
-
-    def __init__(self, reason: str, function: str | None = None) -> None:
-        super().__init__(f"{function}: {reason}" if function else reason)
-        self.reason = reason
-        self.function = function
 
 
 class RouterKind(Enum):
@@ -126,191 +119,6 @@ class PendingSwap:
             return self.gas_price or 0
         tip = self.max_priority_fee_per_gas or 0
         return min(self.max_fee_per_gas, base_fee + tip)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# A small strict ABI reader, compiled per function from the ABI JSON.
-
-_Reader = Callable[[bytes, int], Any]
-_ZERO12 = bytes(12)
-
-
-@dataclass(frozen=True, slots=True)
-class _AbiType:
-    dynamic: bool
-    head_size: int  # bytes the type occupies in its parent's head (32 for dynamic types)
-    read: _Reader  # (data, position of this value's encoding) -> value
-
-
-@lru_cache(maxsize=16384)
-def checksum(raw20: bytes) -> ChecksumAddress:
-    """Checksummed address from 20 bytes; cached because tokens and senders repeat a lot."""
-    return to_checksum_address("0x" + raw20.hex())
-
-
-@lru_cache(maxsize=16384)
-def checksum_hex(text: str) -> ChecksumAddress:
-    return to_checksum_address(text)
-
-
-def _word_reader(check: Callable[[bytes, int], Any]) -> _AbiType:
-    return _AbiType(False, 32, check)
-
-
-def _uint(bits: int) -> _AbiType:
-    if bits == 256:
-        return _word_reader(lambda data, pos: int.from_bytes(data[pos : pos + 32]))
-    bound = 1 << bits
-
-    def read(data: bytes, pos: int) -> int:
-        value = int.from_bytes(data[pos : pos + 32])
-        if value >= bound:
-            raise DecodeError(f"uint{bits} out of range")
-        return value
-
-    return _word_reader(read)
-
-
-def _int(bits: int) -> _AbiType:
-    low, high = -(1 << (bits - 1)), 1 << (bits - 1)
-
-    def read(data: bytes, pos: int) -> int:
-        value = int.from_bytes(data[pos : pos + 32], signed=True)
-        if not low <= value < high:
-            raise DecodeError(f"int{bits} out of range")
-        return value
-
-    return _word_reader(read)
-
-
-def _address(data: bytes, pos: int) -> ChecksumAddress:
-    if data[pos : pos + 12] != _ZERO12:
-        raise DecodeError("address with dirty high bytes")
-    return checksum(data[pos + 12 : pos + 32])
-
-
-def _bool(data: bytes, pos: int) -> bool:
-    value = int.from_bytes(data[pos : pos + 32])
-    if value > 1:
-        raise DecodeError("bool out of range")
-    return value == 1
-
-
-def _fixed_bytes(size: int) -> _AbiType:
-    def read(data: bytes, pos: int) -> bytes:
-        if any(data[pos + size : pos + 32]):
-            raise DecodeError(f"bytes{size} with dirty padding")
-        return data[pos : pos + size]
-
-    return _word_reader(read)
-
-
-def _read_bytes(data: bytes, pos: int) -> bytes:
-    if pos + 32 > len(data):
-        raise DecodeError("truncated bytes length")
-    length = int.from_bytes(data[pos : pos + 32])
-    end = pos + 32 + length
-    if end > len(data):
-        raise DecodeError("bytes run past the end of calldata")
-    return data[pos + 32 : end]
-
-
-def _read_string(data: bytes, pos: int) -> str:
-    try:
-        return _read_bytes(data, pos).decode()
-    except UnicodeDecodeError as exc:
-        raise DecodeError("string is not UTF-8") from exc
-
-
-def _offset(data: bytes, at: int, base: int) -> int:
-    offset = int.from_bytes(data[at : at + 32])
-    if offset >= len(data) - base:
-        raise DecodeError("offset out of range")
-    return base + offset
-
-
-def _dynamic_array(element: _AbiType) -> _AbiType:
-    def read(data: bytes, pos: int) -> list[Any]:
-        if pos + 32 > len(data):
-            raise DecodeError("truncated array length")
-        length = int.from_bytes(data[pos : pos + 32])
-        start = pos + 32
-        if length * element.head_size > len(data) - start:
-            raise DecodeError("array runs past the end of calldata")
-        if element.dynamic:
-            return [element.read(data, _offset(data, start + 32 * i, start)) for i in range(length)]
-        size = element.head_size
-        return [element.read(data, start + size * i) for i in range(length)]
-
-    return _AbiType(True, 32, read)
-
-
-def _fixed_array(element: _AbiType, length: int) -> _AbiType:
-    tuple_type = _tuple([(str(i), element) for i in range(length)])
-
-    def read(data: bytes, pos: int) -> list[Any]:
-        return list(tuple_type.read(data, pos).values())
-
-    return _AbiType(tuple_type.dynamic, tuple_type.head_size, read)
-
-
-def _tuple(components: list[tuple[str, _AbiType]]) -> _AbiType:
-    layout: list[tuple[str, int, _AbiType]] = []
-    head = 0
-    for name, component in components:
-        layout.append((name, head, component))
-        head += component.head_size
-    dynamic = any(component.dynamic for _, component in components)
-    head_size = head
-
-    def read(data: bytes, pos: int) -> dict[str, Any]:
-        if pos + head_size > len(data):
-            raise DecodeError("truncated arguments")
-        values: dict[str, Any] = {}
-        for name, at, component in layout:
-            if component.dynamic:
-                values[name] = component.read(data, _offset(data, pos + at, pos))
-            else:
-                values[name] = component.read(data, pos + at)
-        return values
-
-    return _AbiType(dynamic, 32 if dynamic else head_size, read)
-
-
-def _compile(entry: Mapping[str, Any]) -> _AbiType:
-    kind: str = entry["type"]
-    if kind.endswith("]"):
-        inner, _, size = kind[:-1].rpartition("[")
-        element = _compile({**entry, "type": inner})
-        return _fixed_array(element, int(size)) if size else _dynamic_array(element)
-    if kind == "tuple":
-        return _tuple([(c["name"], _compile(c)) for c in entry["components"]])
-    if kind == "address":
-        return _word_reader(_address)
-    if kind == "bool":
-        return _word_reader(_bool)
-    if kind == "bytes":
-        return _AbiType(True, 32, _read_bytes)
-    if kind == "string":
-        return _AbiType(True, 32, _read_string)
-    if kind.startswith("uint"):
-        return _uint(int(kind[4:] or 256))
-    if kind.startswith("int"):
-        return _int(int(kind[3:] or 256))
-    if kind.startswith("bytes"):
-        return _fixed_bytes(int(kind[5:]))
-    raise NotImplementedError(f"ABI type {kind} is not supported by the router decoder")
-
-
-def canonical_type(entry: Mapping[str, Any]) -> str:
-    kind: str = entry["type"]
-    if kind.startswith("tuple"):
-        return "(" + ",".join(canonical_type(c) for c in entry["components"]) + ")" + kind[5:]
-    return kind
-
-
-def function_signature(entry: Mapping[str, Any]) -> str:
-    return f"{entry['name']}({','.join(canonical_type(i) for i in entry['inputs'])})"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -477,7 +285,9 @@ _MULTICALL = "multicall"
 @dataclass(frozen=True, slots=True)
 class _Entry:
     signature: str
-    read: _Reader | None  # None: a router function that performs no swap (permits, sweeps, unwraps ...)
+    read: (
+        Callable[[bytes, int], dict[str, Any]] | None
+    )  # None: a router function that performs no swap (permits, sweeps, unwraps ...)
     handler: _Handler | None
 
 
@@ -497,7 +307,7 @@ def build_selector_table(
         if handler is None and name != _MULTICALL:
             table[selector] = _Entry(signature, None, None)
             continue
-        reader = _tuple([(i["name"], _compile(i)) for i in entry["inputs"]]).read
+        reader = compile_arguments(entry["inputs"])
         table[selector] = _Entry(signature, reader, handler)
     return table
 

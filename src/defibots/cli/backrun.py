@@ -23,8 +23,8 @@ from rich.table import Table
 from defibots.errors import UserError
 
 if TYPE_CHECKING:
-    from defibots.backrun_watch import BackrunConfig, BackrunWatcher
     from defibots.config import Settings
+    from defibots.jobs.backrun_watch import BackrunConfig, BackrunWatcher
 
 console = Console()
 
@@ -48,16 +48,15 @@ def backrun_config(
     blocks: int,
     shadow: bool,
 ) -> BackrunConfig:
-    from defibots.backrun_watch import BackrunConfig
     from defibots.chain.addresses import token
-    from defibots.cli.endpoints import resolve_rpc, resolve_ws
-    from defibots.cli.watch import _chain_id, executor_address
+    from defibots.cli.endpoints import chain_id_of, executor_address, resolve_rpc, resolve_ws
+    from defibots.jobs.backrun_watch import BackrunConfig
     from defibots.paths import state_dir
     from defibots.strategies.amm_arb import ArbParams
 
     rpc_url = resolve_rpc(rpc, settings)
     ws_endpoint = resolve_ws(ws, settings, rpc_url)
-    chain_id = _chain_id(rpc_url)
+    chain_id = chain_id_of(rpc_url)
     arb = settings.arb
     params = ArbParams(
         base_token=token(arb.base_token).address,
@@ -81,7 +80,7 @@ def backrun_config(
 
 
 def render(watcher: BackrunWatcher) -> Group:
-    from defibots.cli.watch import base_token_display, units
+    from defibots.cli.display import base_token_display, units
     from defibots.execution.public_tx import describe
 
     symbol, decimals = base_token_display(watcher.config.params.base_token)
@@ -95,7 +94,8 @@ def render(watcher: BackrunWatcher) -> Group:
         f"backruns {st.actions}",
         f"no edge {st.no_opportunity}",
         f"unpredictable {st.unpredictable}",
-        f"drops {watcher.stats().drops_total}",
+        f"drops {watcher.stats().drops_total}"
+        + (f" unrouted {u}" if (u := watcher.stats().unrouted_total) else ""),
     )
     samples = ex.trigger_to_sent_ms
     grid.add_row(
@@ -170,12 +170,12 @@ def backrun(
     key_env: Annotated[str | None, typer.Option(help="Env var holding the signer key.")] = None,
 ) -> None:
     """Backrun pending swaps: predict the pools, bundle the victim then our arbitrage, send to relays."""
-    from defibots.backrun_watch import BackrunWatcher
     from defibots.cli.bundle import relay_signer
-    from defibots.cli.endpoints import resolve_relays
-    from defibots.cli.watch import _chain_id, base_token_display, units
+    from defibots.cli.display import base_token_display, units
+    from defibots.cli.endpoints import chain_id_of, resolve_relays
     from defibots.config import load_settings
     from defibots.execution.keys import key_choice, load_signer
+    from defibots.jobs.backrun_watch import BackrunWatcher
 
     if execute and shadow:
         raise UserError("--execute and --shadow exclude each other")
@@ -186,7 +186,7 @@ def backrun(
         settings, rpc, ws, executor, relays, share, priority_fee_wei, blocks, shadow=not execute
     )
     keystore, key_env = key_choice(keystore, key_env, settings.keystore, settings.key_env)
-    signer = load_signer(_chain_id(cfg.rpc_url), keystore, key_env)
+    signer = load_signer(chain_id_of(cfg.rpc_url), keystore, key_env)
     watcher = BackrunWatcher(cfg, signer, relay_signer(relays, settings))
     mode = "EXECUTE" if execute else "shadow"
     console.print(

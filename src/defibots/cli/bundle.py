@@ -1,4 +1,4 @@
-"""`defibots bundle ...`: simulate, send and follow Flashbots-style bundles; `relay_app` runs the local relay.
+"""`defibots bundle ...`: simulate, send and follow Flashbots-style bundles.
 
 Bundle file (JSON): {"txs": [...], "blockNumber"?, "minTimestamp"?, "maxTimestamp"?,
 "revertingTxHashes"?, "replacementUuid"?, "builders"?, "watch"?: [addresses]} or just the list of txs.
@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +25,8 @@ from rich.console import Console
 from rich.table import Table
 
 from defibots.chain.async_rpc import HttpRpc, RpcReplyError, to_int
-from defibots.cli.endpoints import RELAY_STATE_FILE, resolve_relays, resolve_rpc
+from defibots.cli.endpoints import resolve_relays, resolve_rpc
+from defibots.cli.options import ConfigOpt, RpcOpt
 from defibots.config import Settings, load_settings
 from defibots.errors import UserError
 from defibots.execution.bundles import (
@@ -44,16 +43,13 @@ from defibots.execution.keys import key_choice, load_explicit_signer, load_key_e
 from defibots.execution.relay_client import RelayClient, RelayFanout
 from defibots.execution.simulation import AnvilSimulator, BundleSimulationError, SimulationResult
 from defibots.paths import state_dir
+from defibots.protocols import eip1559
 
 app = typer.Typer(help="Simulate, send and track Flashbots-style bundles.", no_args_is_help=True)
-relay_app = typer.Typer(help="Run the local Flashbots-protocol relay that builds the devnet's blocks.")
 console = Console(soft_wrap=True)
 
 BUNDLES_DIR = "bundles"
 
-RpcOpt = Annotated[
-    str | None, typer.Option("--rpc", help="Node RPC (default: rpc_url, else the running devnet).")
-]
 WatchOpt = Annotated[
     list[str] | None,
     typer.Option("--watch", help="Address whose balance changes count as ours (repeatable)."),
@@ -68,9 +64,6 @@ KeystoreOpt = Annotated[
         help="Funds key keystore JSON (password from $DEFIBOTS_KEYSTORE_PASSWORD or a prompt; "
         "default: settings.keystore).",
     ),
-]
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="defibots.toml to read (default ./defibots.toml).")
 ]
 InPlaceOpt = Annotated[
     bool,
@@ -87,15 +80,9 @@ def funds_account(keystore: Path | None, key_env: str | None, settings: Settings
 
 
 def next_base_fee(block: dict[str, Any]) -> int:
-    """EIP-1559 base fee of the block after `block` (elasticity 2, change denominator 8)."""
+    """EIP-1559 base fee of the block after `block` (a JSON-RPC block object)."""
     base = to_int(block.get("baseFeePerGas") or 0)
-    used, limit = to_int(block["gasUsed"]), to_int(block["gasLimit"])
-    target = limit // 2
-    if target == 0 or used == target:
-        return base
-    if used > target:
-        return base + max(1, base * (used - target) // target // 8)
-    return base - base * (target - used) // target // 8
+    return eip1559.next_base_fee(base, to_int(block["gasUsed"]), to_int(block["gasLimit"]))
 
 
 def _upcoming_base_fee(head: dict[str, Any], pending: Any) -> int:
@@ -477,50 +464,3 @@ def status(
             return result
 
     print_inclusion(asyncio.run(go()))
-
-
-@relay_app.callback(invoke_without_command=True)
-def relay_main(
-    rpc: RpcOpt = None,
-    config: ConfigOpt = None,
-    port: Annotated[int, typer.Option(help="Port for the relay's JSON-RPC.", min=1, max=65535)] = 8550,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    block_time: Annotated[float, typer.Option(help="Seconds per block (the relay mines the devnet).")] = 12.0,
-) -> None:
-    """Serve the bundle JSON-RPC methods and build one devnet block per slot."""
-    from defibots.devnet.relay import LocalRelay
-
-    if block_time <= 0:
-        raise UserError("--block-time must be positive")
-    settings = load_settings(config)
-    url = resolve_rpc(rpc, settings)
-
-    async def serve() -> None:
-        relay = LocalRelay(url, port=port, block_time=block_time, host=host)
-        await relay.start()
-        main = asyncio.current_task()
-        if main is not None:  # SIGTERM stops as cleanly as Ctrl-C: the relay's fork node must not outlive it
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
-        state = state_dir() / RELAY_STATE_FILE
-        state.write_text(json.dumps({"url": relay.url, "pid": os.getpid(), "node_url": url}))
-        console.print(
-            f"local relay on {relay.url} building blocks for {url} every {block_time:g}s (Ctrl-C stops)"
-        )
-        seen = 0
-        try:
-            while True:
-                await asyncio.sleep(0.5)
-                for report in relay.blocks[seen:]:
-                    console.print(
-                        f"block {report.number}: {report.tx_count} txs, bundles {report.included or '-'}"
-                        + (f", rejected {report.rejected}" if report.rejected else "")
-                    )
-                seen = len(relay.blocks)
-        finally:
-            state.unlink(missing_ok=True)
-            await relay.stop()
-
-    try:
-        asyncio.run(serve())
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        console.print("relay stopped")

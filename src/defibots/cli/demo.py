@@ -18,9 +18,9 @@ from rich.live import Live
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from defibots.arb_watch import ArbWatcher
     from defibots.devnet.exchange import LocalExchange
     from defibots.devnet.noise import ExchangeNoise, MarketNoise
+    from defibots.jobs.arb_watch import ArbWatcher
 
 console = Console()
 CEX_SYMBOL = "ETH/USDT"
@@ -36,13 +36,13 @@ def demo(
     from decimal import Decimal
     from pathlib import Path
 
-    from defibots.arb_watch import ArbWatcher, CexWatch, WatchConfig
     from defibots.chain.addresses import TOKENS
     from defibots.cli.deploy import DeployRequest, deploy_executor
     from defibots.devnet.exchange import LocalExchange, MarketSpec
     from defibots.devnet.node import Devnet, DevnetOptions
     from defibots.devnet.noise import ExchangeNoise, MarketNoise
     from defibots.devnet.replica import USD_PRICE
+    from defibots.jobs.arb_watch import ArbWatcher, CexWatch, WatchConfig
     from defibots.paths import state_dir
     from defibots.strategies.amm_arb import ArbParams
 
@@ -146,8 +146,8 @@ def _noise_loop(noise: MarketNoise, rate: float, stop: threading.Event) -> None:
 def _summary(watcher: ArbWatcher, noise_swaps: int, exchange_moves: int, eth_usd: float) -> None:
     """Amounts in the base token's own units and symbol; gas in ETH, also converted into the base at the
     reference pool's price for the net line (the demo's base is WETH, where the conversion is 1:1)."""
+    from defibots.cli.display import base_token_display, units
     from defibots.cli.history import totals_line
-    from defibots.cli.watch import base_token_display, units
     from defibots.journal import Journal
 
     ex = watcher.executor.stats

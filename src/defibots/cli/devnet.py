@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -13,11 +15,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from defibots.cli.bundle import relay_app
+from defibots.cli.endpoints import RELAY_STATE_FILE, resolve_rpc
+from defibots.cli.options import ConfigOpt, RpcOpt
+from defibots.config import load_settings
 from defibots.devnet.node import DevnetOptions
 from defibots.errors import UserError
+from defibots.paths import state_dir
 
 app = typer.Typer(help="Run a local devnet: the mainnet replica, or a fork of any RPC.", no_args_is_help=True)
+relay_app = typer.Typer(help="Run the local Flashbots-protocol relay that builds the devnet's blocks.")
 app.add_typer(relay_app, name="relay")
 console = Console()
 
@@ -63,7 +69,6 @@ def up(
 ) -> None:
     """Start anvil with the mainnet replica (default) or a fork; print endpoints and funded accounts."""
     from defibots.devnet.node import Devnet, default_rpc_url, write_state
-    from defibots.paths import state_dir
 
     if default_rpc_url():
         raise UserError("a devnet from this checkout is already running (see `defibots devnet status`)")
@@ -97,7 +102,7 @@ def up(
 
 
 def _print_info(info: dict[str, object], rebuilt: bool, show_keys: bool) -> None:
-    from defibots.devnet.node import dev_accounts
+    from defibots.foundry.accounts import dev_accounts
 
     mode = str(info["mode"])
     if mode == "replica":
@@ -125,8 +130,8 @@ def _forget_state() -> None:
 @app.command()
 def status() -> None:
     """Show the devnet this checkout started, if any."""
-    from defibots.devnet.anvil import rpc_call
     from defibots.devnet.node import pid_alive, read_state
+    from defibots.foundry.anvil import rpc_call
 
     info = read_state()
     if not info or not isinstance(info.get("pid"), int) or not pid_alive(info["pid"]):
@@ -223,8 +228,9 @@ def noise(
 
     from defibots.chain.rpc import JsonRpc
     from defibots.devnet.exchange import ExchangeThread, LocalExchange, MarketSpec, admin_set_mid
-    from defibots.devnet.node import default_rpc_url, dev_accounts
+    from defibots.devnet.node import default_rpc_url
     from defibots.devnet.noise import ExchangeNoise, MarketNoise, NoiseStats
+    from defibots.foundry.accounts import dev_accounts
 
     if exchange_url and exchange_port:
         raise UserError("give either --exchange-url or --exchange-port, not both")
@@ -264,3 +270,52 @@ def noise(
         ):
             market.run(rate, duration, on_tick=lambda s: tick(s, live))
     console.print(f"sent {market.stats.sent} swaps")
+
+
+@relay_app.callback(invoke_without_command=True)
+def relay_main(
+    rpc: RpcOpt = None,
+    config: ConfigOpt = None,
+    port: Annotated[int, typer.Option(help="Port for the relay's JSON-RPC.", min=1, max=65535)] = 8550,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    block_time: Annotated[float, typer.Option(help="Seconds per block (the relay mines the devnet).")] = 12.0,
+) -> None:
+    """Serve the bundle JSON-RPC methods and build one devnet block per slot."""
+    from defibots.devnet.relay import LocalRelay
+
+    if block_time <= 0:
+        raise UserError("--block-time must be positive")
+    settings = load_settings(config)
+    url = resolve_rpc(rpc, settings)
+
+    async def serve() -> None:
+        relay = LocalRelay(url, port=port, block_time=block_time, host=host)
+        await relay.start()
+        main = asyncio.current_task()
+        if main is not None:  # SIGTERM stops as cleanly as Ctrl-C: the relay's fork node must not outlive it
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+        state = state_dir() / RELAY_STATE_FILE
+        state.write_text(json.dumps({"url": relay.url, "pid": os.getpid(), "node_url": url}))
+        console.print(
+            f"local relay on {relay.url} building blocks for {url} every {block_time:g}s (Ctrl-C stops)",
+            soft_wrap=True,
+        )
+        seen = 0
+        try:
+            while True:
+                await asyncio.sleep(0.5)
+                for report in relay.blocks[seen:]:
+                    console.print(
+                        f"block {report.number}: {report.tx_count} txs, bundles {report.included or '-'}"
+                        + (f", rejected {report.rejected}" if report.rejected else ""),
+                        soft_wrap=True,
+                    )
+                seen = len(relay.blocks)
+        finally:
+            state.unlink(missing_ok=True)
+            await relay.stop()
+
+    try:
+        asyncio.run(serve())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        console.print("relay stopped", soft_wrap=True)

@@ -95,3 +95,26 @@ def resolve_relays(flags: Sequence[str] | None, settings: Settings) -> list[str]
         if not url.startswith(("http://", "https://")):
             raise UserError(f"relay URL {url!r} is not http(s)")
     return urls
+
+
+def chain_id_of(url: str) -> int:
+    """The chain the RPC serves (an unreachable RPC is a UserError naming the URL)."""
+    from defibots.chain.rpc import JsonRpc
+
+    return int(JsonRpc(url).call("eth_chainId"), 16)
+
+
+def executor_address(chain_id: int, explicit: str | None) -> str:
+    """--executor, else what `deploy executor` recorded for this chain."""
+    from defibots.paths import project_root
+
+    if explicit:
+        return explicit
+    path = project_root() / "deployments" / f"{chain_id}.json"
+    try:
+        record = json.loads(path.read_text())["contracts"]["Executor"]
+        return str(record["address"])
+    except (OSError, KeyError, TypeError, json.JSONDecodeError):
+        raise UserError(
+            f"no executor recorded for chain {chain_id} in {path}; deploy one or pass --executor"
+        ) from None

@@ -6,8 +6,9 @@ import sys
 
 import typer
 
-from defibots.cli import bundle, demo, devnet, history, watch
+from defibots.cli import backrun, bundle, demo, devnet, history, watch
 from defibots.cli import deploy as deploy_cli
+from defibots.cli import run as run_cli
 from defibots.errors import UserError
 
 app = typer.Typer(
@@ -21,8 +22,11 @@ app.add_typer(devnet.app, name="devnet")
 app.add_typer(history.app, name="history")
 app.add_typer(bundle.app, name="bundle")
 app.add_typer(deploy_cli.app, name="deploy")
+watch.app.command(name="backrun")(backrun.backrun)
 app.add_typer(watch.app, name="watch")
 app.command(name="demo")(demo.demo)
+app.command(name="run")(run_cli.run)
+app.command(name="strategies")(run_cli.strategies)
 
 
 def run() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -15,31 +14,16 @@ from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 
-from defibots.cli.backrun import backrun
+from defibots.cli.display import base_token_display, units
+from defibots.cli.endpoints import chain_id_of, executor_address
 from defibots.errors import UserError
 
 if TYPE_CHECKING:
-    from defibots.arb_watch import ArbWatcher, CexWatch, WatchConfig
     from defibots.config import Settings
+    from defibots.jobs.arb_watch import ArbWatcher, CexWatch, WatchConfig
 
 app = typer.Typer(help="Watch the chain and act on opportunities.", no_args_is_help=True)
 console = Console()
-
-
-def executor_address(chain_id: int, explicit: str | None) -> str:
-    """--executor, else what `deploy executor` recorded for this chain."""
-    from defibots.paths import project_root
-
-    if explicit:
-        return explicit
-    path = project_root() / "deployments" / f"{chain_id}.json"
-    try:
-        record = json.loads(path.read_text())["contracts"]["Executor"]
-        return str(record["address"])
-    except (OSError, KeyError, TypeError, json.JSONDecodeError):
-        raise UserError(
-            f"no executor recorded for chain {chain_id} in {path}; deploy one or pass --executor"
-        ) from None
 
 
 @dataclass(frozen=True)
@@ -53,7 +37,7 @@ class CexOptions:
 
 
 def cex_watch(settings: Settings, options: CexOptions) -> CexWatch | None:
-    from defibots.arb_watch import CexWatch
+    from defibots.jobs.arb_watch import CexWatch
 
     configured = "cex" in settings.model_fields_set
     if options.disabled or not (configured or options.url):
@@ -78,9 +62,9 @@ def watch_config(
     cex: CexOptions | None = None,
 ) -> WatchConfig:
     """Settings + flags -> WatchConfig, checking what needs no running watcher first (tokens, chain id)."""
-    from defibots.arb_watch import WatchConfig
     from defibots.chain.addresses import token
     from defibots.cli.endpoints import resolve_rpc, resolve_ws
+    from defibots.jobs.arb_watch import WatchConfig
     from defibots.paths import state_dir
     from defibots.strategies.amm_arb import ArbParams
 
@@ -88,7 +72,7 @@ def watch_config(
     base_token = token(arb.base_token)
     tokens = tuple(token(t).symbol for t in arb.tokens)
     rpc_url = resolve_rpc(rpc, settings)
-    chain_id = _chain_id(rpc_url)
+    chain_id = chain_id_of(rpc_url)
     if settings.chain_id is not None and chain_id != settings.chain_id:
         raise UserError(f"RPC {rpc_url} serves chain {chain_id}, but the config expects {settings.chain_id}")
     ws_endpoint = resolve_ws(ws, settings, rpc_url)
@@ -113,19 +97,6 @@ def watch_config(
     )
 
 
-def base_token_display(address: str) -> tuple[str, int]:
-    """(symbol, decimals) of a base token, for display; an unlisted token shows its address, 18 decimals."""
-    from defibots.chain.addresses import TOKENS
-
-    known = next((t for t in TOKENS.values() if t.address.lower() == address.lower()), None)
-    return (known.symbol, known.decimals) if known else (address[:10], 18)
-
-
-def units(amount: int, decimals: int, places: int = 6) -> str:
-    """A token amount in its smallest unit as a decimal string (exact, then rounded to `places`)."""
-    return f"{Decimal(amount).scaleb(-decimals):.{places}f}"
-
-
 def render(watcher: ArbWatcher) -> Group:
     from defibots.execution.public_tx import describe
 
@@ -138,7 +109,7 @@ def render(watcher: ArbWatcher) -> Group:
     head.add_row(
         f"block [bold]{watcher.last_block()}[/]",
         f"events/s {stats.events_per_s:.1f}",
-        f"drops {stats.drops_total}",
+        f"drops {stats.drops_total}" + (f" unrouted {stats.unrouted_total}" if stats.unrouted_total else ""),
         f"pools {len(watcher.states.pools)}",
         f"cycles {len(watcher.strategy.finder.cycles)}",
     )
@@ -239,9 +210,9 @@ def arb(
     ] = False,
 ) -> None:
     """Watch tracked pools for AMM arbitrage (and AMM-CEX gaps); live table of opportunities, latency, P&L."""
-    from defibots.arb_watch import ArbWatcher
     from defibots.config import load_settings
     from defibots.execution.keys import key_choice, load_signer
+    from defibots.jobs.arb_watch import ArbWatcher
 
     if execute and shadow:
         raise UserError("--execute and --shadow exclude each other")
@@ -249,7 +220,7 @@ def arb(
     cex = CexOptions(cex_url, no_cex, Decimal(str(min_edge_bps)), usdc_as_usdt)
     cfg = watch_config(settings, rpc, ws, executor, shadow=not execute, cex=cex)
     keystore, key_env = key_choice(keystore, key_env, settings.keystore, settings.key_env)
-    signer = load_signer(_chain_id(cfg.rpc_url), keystore, key_env)
+    signer = load_signer(chain_id_of(cfg.rpc_url), keystore, key_env)
     watcher = ArbWatcher(cfg, signer)
     mode = "EXECUTE" if execute else "shadow"
 
@@ -275,13 +246,3 @@ def arb(
         f"realized {units(ex.realized_profit, decimals)} {symbol}, gas {units(ex.gas_cost, 18)} ETH"
         + (f"; {watcher.cex_signals} CEX signals" if cfg.cex else "")
     )
-
-
-def _chain_id(url: str) -> int:
-    """The chain the RPC serves (an unreachable RPC is a UserError naming the URL)."""
-    from defibots.chain.rpc import JsonRpc
-
-    return int(JsonRpc(url).call("eth_chainId"), 16)
-
-
-app.command(name="backrun")(backrun)

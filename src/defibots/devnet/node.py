@@ -19,8 +19,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from defibots.devnet import replica
-from defibots.devnet.anvil import DEV_MNEMONIC, AnvilConfig, AnvilNode, rpc_call
 from defibots.errors import UserError
+from defibots.foundry.accounts import dev_accounts
+from defibots.foundry.anvil import AnvilConfig, AnvilNode, rpc_call
 from defibots.paths import state_dir
 
 if TYPE_CHECKING:
@@ -158,13 +159,6 @@ class Devnet:
             "fork_url": self.options.fork_url,
             "accounts": list(self.rpc("eth_accounts")),
         }
-
-
-def dev_accounts(count: int = 10) -> list[LocalAccount]:
-    from eth_account import Account
-
-    Account.enable_unaudited_hdwallet_features()
-    return [Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(count)]
 
 
 def _with(cfg: AnvilConfig, **changes: Any) -> AnvilConfig:

@@ -20,6 +20,7 @@ from defibots.chain import addresses as A
 from defibots.chain.calldata import calldata
 from defibots.chain.rpc import JsonRpc
 from defibots.devnet.replica import USD_PRICE, SeededPool, seeded_pools
+from defibots.protocols.uniswap_v3.price import v3_price
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -220,8 +221,6 @@ class ExchangeNoise:
 
     def amm_mid(self, rpc: JsonRpc) -> Decimal:
         """The reference pool's price on chain now (slot0), in whole quote per whole base."""
-        from defibots.strategies.cex_arb import v3_price
-
         reply = rpc.call("eth_call", {"to": self.pool.address, "data": calldata("slot0()")}, "latest")
         sqrt_price_x96 = int(str(reply)[2:66], 16)
         base, quote = A.TOKENS[self.base], A.TOKENS[self.quote]

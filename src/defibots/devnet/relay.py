@@ -31,11 +31,11 @@ from typing import Any
 from aiohttp import web
 
 from defibots.chain.async_rpc import HttpRpc, RpcReplyError, to_int
-from defibots.devnet.anvil import free_port
 from defibots.execution.bundles import (
     Bundle,
     BundleFormatError,
     SignedTx,
+    bundle_from_send_params,
     parse_hex_bytes,
     parse_quantity,
 )
@@ -48,6 +48,7 @@ from defibots.execution.simulation import (
     restore_pool,
     stash_pool,
 )
+from defibots.foundry.anvil import free_port
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +261,7 @@ class LocalRelay:
                 )
 
     async def _send_bundle(self, params: dict[str, Any], signer: str) -> dict[str, str]:
-        bundle = Bundle.from_send_params(params)
+        bundle = bundle_from_send_params(params)
         self._check_chain(bundle.txs)
         head = await self._head()
         if bundle.block_number <= head:

@@ -22,8 +22,8 @@ from eth_utils import keccak, to_checksum_address
 from defibots.chain import addresses as A
 from defibots.chain.calldata import calldata
 from defibots.chain.pool_address import v2_pair_address, v3_pool_address
-from defibots.devnet.anvil import rpc_call
 from defibots.errors import UserError
+from defibots.foundry.anvil import rpc_call
 from defibots.paths import forge_artifact, npm_artifact, state_dir
 
 REPLICA_VERSION = "replica-1"

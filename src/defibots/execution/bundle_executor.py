@@ -23,15 +23,16 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
+from defibots.actions import BackrunBundleAction, BundlePrepare
 from defibots.chain.addresses import TOKENS
 from defibots.chain.async_rpc import HttpRpc, RpcReplyError, to_int
 from defibots.chain.calldata import calldata
-from defibots.engine import Action, Executor
+from defibots.engine import Action, Capability, Executor
 from defibots.execution.bundles import (
     Bundle,
     BundleFormatError,
@@ -54,7 +55,6 @@ from defibots.execution.simulation import (
 )
 from defibots.journal import ErrorRecord, Journal, Pnl, Receipt, Send, Simulation
 from defibots.journal import Opportunity as OpportunityRecord
-from defibots.strategies.backrun import BackrunAction, BackrunPrepare
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class PreparedBundle:
 
 
 class BundleExecutor(Executor):
-    """Executes BackrunActions as bundles through Flashbots-protocol relays.
+    """Executes BUNDLE actions (BackrunBundleAction, BundlePrepare) through Flashbots-protocol relays.
 
     Args:
         client: the deployed Executor (its address and calldata encoding; no web3 call is made here).
@@ -130,6 +130,8 @@ class BundleExecutor(Executor):
         blocks: target the next `blocks` blocks (1: head + 1 only; 2: also head + 2).
         shadow: decide and simulate, never send.
     """
+
+    capability: ClassVar[Capability] = Capability.BUNDLE
 
     def __init__(
         self,
@@ -174,9 +176,6 @@ class BundleExecutor(Executor):
     def name(self) -> str:
         return "bundle"
 
-    def accepts(self, action: Action) -> bool:
-        return isinstance(action, BackrunAction | BackrunPrepare)
-
     async def start(self) -> None:
         """Start the simulator's fork now, so the first opportunity does not pay for it."""
         await self.simulator.start()
@@ -184,10 +183,11 @@ class BundleExecutor(Executor):
     # ---------------------------------------------------------------- the hot path
 
     async def execute(self, action: Action) -> None:
-        if isinstance(action, BackrunPrepare):
+        if isinstance(action, BundlePrepare):
             await self.warm(action)
             return
-        assert isinstance(action, BackrunAction)
+        if not isinstance(action, BackrunBundleAction):  # counted as an executor error by the engine
+            raise TypeError(f"{self.name} cannot carry out {type(action).__name__}")
         stages = _wall_clock_stages(action)
         opp_id = self._record_opportunity(action)
         try:
@@ -254,7 +254,7 @@ class BundleExecutor(Executor):
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def prepare(self, action: BackrunAction) -> PreparedBundle:
+    async def prepare(self, action: BackrunBundleAction) -> PreparedBundle:
         """Sign our executor transaction and put it right after the victim's (never before it)."""
         victim = SignedTx.decode(action.victim_raw)
         if victim.hash_hex != action.victim.hash.lower():
@@ -276,7 +276,9 @@ class BundleExecutor(Executor):
         bundle = Bundle((victim, ours), action.target_block)
         return PreparedBundle(route, ours, victim, bundle, targets)
 
-    def check(self, action: BackrunAction, prepared: PreparedBundle, sim: SimulationResult) -> str | None:
+    def check(
+        self, action: BackrunBundleAction, prepared: PreparedBundle, sim: SimulationResult
+    ) -> str | None:
         """Why the simulated bundle must not be sent, or None when it did exactly what was predicted."""
         if sim.state_block != action.state_block:
             return f"stale: chain head is {sim.state_block}, the prediction built on {action.state_block}"
@@ -300,7 +302,7 @@ class BundleExecutor(Executor):
             return f"unprofitable: profit {profit} - gas {gas_cost} <= {self.min_net_profit}"
         return None
 
-    async def warm(self, prepare: BackrunPrepare) -> None:
+    async def warm(self, prepare: BundlePrepare) -> None:
         """Re-point the simulator's fork at the new head and load what a backrun reads into it: our
         nonce, the executor, and each tracked pool's reserves / slot0, liquidity, nearby bitmap words
         and token balances. A fork reads state lazily from the node; this pays for it off the hot path."""
@@ -337,7 +339,7 @@ class BundleExecutor(Executor):
     # ---------------------------------------------------------------- after sending
 
     async def _follow(
-        self, action: BackrunAction, prepared: PreparedBundle, send_id: int, stages: StageTimes
+        self, action: BackrunBundleAction, prepared: PreparedBundle, send_id: int, stages: StageTimes
     ) -> None:
         try:
             result = await self.tracker.track(
@@ -358,7 +360,7 @@ class BundleExecutor(Executor):
             )
 
     async def _settle(
-        self, action: BackrunAction, prepared: PreparedBundle, send_id: int, result: InclusionResult
+        self, action: BackrunBundleAction, prepared: PreparedBundle, send_id: int, result: InclusionResult
     ) -> None:
         status = result.status
         token = action.opportunity.cycle.base
@@ -427,7 +429,7 @@ class BundleExecutor(Executor):
 
     # ---------------------------------------------------------------- journal
 
-    def _record_opportunity(self, action: BackrunAction) -> int:
+    def _record_opportunity(self, action: BackrunBundleAction) -> int:
         opp = action.opportunity
         base = TOKENS_BY_ADDRESS.get(opp.cycle.base.lower())
         return self.journal.record_opportunity(
@@ -456,7 +458,7 @@ class BundleExecutor(Executor):
         )
 
     def _record_sim(
-        self, action: BackrunAction, opp_id: int, ok: bool, gas: int, profit: int, error: str | None
+        self, action: BackrunBundleAction, opp_id: int, ok: bool, gas: int, profit: int, error: str | None
     ) -> None:
         self.journal.record_simulation(
             Simulation(chain_id=self.chain_id, block_number=action.target_block, backend="anvil_bundle",
@@ -468,7 +470,7 @@ class BundleExecutor(Executor):
             ErrorRecord(source=source, kind=kind, message=message, chain_id=self.chain_id, block_number=block)
         )
 
-    def _send_failed(self, action: BackrunAction, outcomes: Sequence[SendOutcome]) -> None:
+    def _send_failed(self, action: BackrunBundleAction, outcomes: Sequence[SendOutcome]) -> None:
         self.stats.send_failed += 1
         message = "; ".join(str(o.error) for o in outcomes) or "no relay configured"
         self.stats.last_error = message

@@ -24,7 +24,7 @@ from web3.exceptions import ContractLogicError
 from web3.types import AccessList, AccessListEntry, BlockIdentifier, Nonce, TxParams, TxReceipt, Wei
 
 from defibots.errors import UserError
-from defibots.execution.route import Funding, Hop, HopKind, Payment, Route
+from defibots.execution.route import Funding, HopKind, Payment, Route, RouteHop
 from defibots.paths import forge_artifact
 
 ARTIFACT = ("Executor.sol", "Executor")
@@ -188,7 +188,7 @@ class ExecutorClient:
             token_in=to_checksum_address(token_in),
             amount_in=amount_in,
             hops=tuple(
-                Hop(HopKind(kind), to_checksum_address(pool), to_checksum_address(token_out), fee)
+                RouteHop(HopKind(kind), to_checksum_address(pool), to_checksum_address(token_out), fee)
                 for kind, pool, _token_in, token_out, fee in hops
             ),
             funding=Funding(funding),

@@ -8,14 +8,10 @@ reputation key only; it never holds funds.
 
 from __future__ import annotations
 
-import os
-
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from eth_utils import is_hex_address, keccak, to_checksum_address
-
-from defibots.errors import UserError
 
 SIGNATURE_HEADER = "X-Flashbots-Signature"
 
@@ -51,17 +47,3 @@ def verify_header(header: str | None, body: bytes) -> str:
     if to_checksum_address(recovered) != claimed:
         raise SignatureError(f"error in signature check {claimed}")
     return str(claimed)
-
-
-def load_relay_signer(env_name: str | None) -> LocalAccount:
-    """The reputation key from the environment variable named in settings (relay_signing_key_env)."""
-    if not env_name:
-        raise UserError("no relay signing key: set relay_signing_key_env in defibots.toml to an env var name")
-    value = os.environ.get(env_name, "").strip()
-    if not value:
-        raise UserError(f"relay signing key env var {env_name} is not set")
-    try:
-        account: LocalAccount = Account.from_key(value)
-    except Exception:
-        raise UserError(f"relay signing key in {env_name} is not a valid private key") from None
-    return account

@@ -15,6 +15,7 @@ from eth_account.signers.local import LocalAccount
 
 from defibots.chain.addresses import DEVNET
 from defibots.errors import UserError
+from defibots.foundry.accounts import dev_account
 
 PASSWORD_ENV = "DEFIBOTS_KEYSTORE_PASSWORD"
 
@@ -63,13 +64,6 @@ def load_key_env(variable: str, purpose: str = "signing key") -> LocalAccount:
             f"{purpose}: environment variable {variable} does not hold a valid private key"
         ) from None
     return account
-
-
-def dev_account(index: int = 0) -> LocalAccount:
-    """Anvil's dev account `index` (the public test mnemonic): only ever used on the devnet chain."""
-    from defibots.devnet.node import dev_accounts
-
-    return dev_accounts(index + 1)[index]
 
 
 def key_choice(

@@ -17,23 +17,23 @@ Everything runs in the event loop; the journal is only touched from there.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
 
+from defibots.actions import ExecutorTxAction, Opportunity
 from defibots.chain.addresses import TOKENS
 from defibots.chain.async_rpc import HttpRpc, RpcConnectionError, RpcReplyError, to_int
-from defibots.engine import Action, Executor
+from defibots.engine import Action, Capability, Executor
 from defibots.execution.executor_client import ExecutorClient, ExecutorRevert
 from defibots.execution.nonce import NonceManager, replacement_fees
 from defibots.execution.preflight import Preflight, preflight
-from defibots.execution.route import BPS, Funding, Hop, Route, RouteError
+from defibots.execution.route import BPS, Funding, Route, RouteError, RouteHop
 from defibots.execution.tx_tracker import ReceiptTracker, TrackedTx
 from defibots.journal import ErrorRecord, Journal, Pnl, Receipt, Send, Simulation
 from defibots.journal import Opportunity as OpportunityRecord
-from defibots.strategies.amm_arb import ArbAction, Opportunity
 
 TOKENS_BY_ADDRESS = {t.address.lower(): t for t in TOKENS.values()}
 TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
@@ -58,9 +58,9 @@ def route_for(opp: Opportunity, min_profit: int) -> Route:
     hops = []
     for h in opp.cycle.hops:
         if h.protocol == "v2":
-            hops.append(Hop.v2(h.pool, h.token_out, v2_fee_per_10k(h.pool, *h.v2_fee)))
+            hops.append(RouteHop.v2(h.pool, h.token_out, v2_fee_per_10k(h.pool, *h.v2_fee)))
         else:
-            hops.append(Hop.v3(h.pool, h.token_out, h.fee))
+            hops.append(RouteHop.v3(h.pool, h.token_out, h.fee))
     funding = Funding.V2_FLASH_SWAP if opp.cycle.hops[0].protocol == "v2" else Funding.V3_FLASH_SWAP
     token_in = Web3.to_checksum_address(opp.cycle.base)
     return Route(
@@ -102,7 +102,6 @@ class ExecutorStats:
     dropped: int = 0
     replaced: int = 0
     timed_out: int = 0
-    skipped_busy: int = 0
     realized_profit: int = 0
     gas_cost: int = 0
     last_error: str = ""
@@ -120,7 +119,10 @@ class InFlight:
 
 
 class PublicTxExecutor(Executor):
-    """Simulates and broadcasts ArbActions as public transactions; implements the tracker's TxOutcomes."""
+    """Simulates and broadcasts ExecutorTxActions (capability PUBLIC_TX) as public transactions; implements
+    the tracker's TxOutcomes."""
+
+    capability: ClassVar[Capability] = Capability.PUBLIC_TX
 
     def __init__(
         self,
@@ -159,9 +161,6 @@ class PublicTxExecutor(Executor):
     def name(self) -> str:
         return "public_tx"
 
-    def accepts(self, action: Action) -> bool:
-        return isinstance(action, ArbAction)
-
     async def close(self) -> None:
         """Let the transactions in flight settle (bounded), then stop the tracker and the HTTP session."""
         await self.tracker.settle(self.close_settle_s)
@@ -171,7 +170,8 @@ class PublicTxExecutor(Executor):
     # ------------------------------------------------------------------ send path
 
     async def execute(self, action: Action) -> None:
-        assert isinstance(action, ArbAction)
+        if not isinstance(action, ExecutorTxAction):  # counted as an executor error by the engine
+            raise TypeError(f"{self.name} cannot carry out {type(action).__name__}")
         opp = action.opportunity
         opp_id = self._record_opportunity(action, opp)
         if opp.max_fee_per_gas <= 0 or not 0 <= opp.priority_fee_per_gas <= opp.max_fee_per_gas:
@@ -208,7 +208,7 @@ class PublicTxExecutor(Executor):
         await self._broadcast(action, opp, opp_id, data, pf)
 
     async def _broadcast(
-        self, action: ArbAction, opp: Opportunity, opp_id: int, data: bytes, pf: Preflight
+        self, action: ExecutorTxAction, opp: Opportunity, opp_id: int, data: bytes, pf: Preflight
     ) -> None:
         signer = self._signer()
         nonce = await self.nonces.reserve()
@@ -330,7 +330,7 @@ class PublicTxExecutor(Executor):
 
     # ------------------------------------------------------------------ journal
 
-    def _record_opportunity(self, action: ArbAction, opp: Opportunity) -> int:
+    def _record_opportunity(self, action: ExecutorTxAction, opp: Opportunity) -> int:
         base = TOKENS_BY_ADDRESS.get(opp.cycle.base.lower())
         return self.journal.record_opportunity(
             OpportunityRecord(

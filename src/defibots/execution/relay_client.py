@@ -30,7 +30,7 @@ from typing import Any
 import aiohttp
 from eth_account.signers.local import LocalAccount
 
-from defibots.execution.bundles import Bundle
+from defibots.execution.bundles import Bundle, call_bundle_params, send_bundle_params
 from defibots.execution.flashbots_auth import SIGNATURE_HEADER, sign_body
 
 DEFAULT_RATE_LIMITS: dict[str, float] = {
@@ -229,7 +229,7 @@ class RelayClient:
 
     async def send_bundle(self, bundle: Bundle) -> str:
         """eth_sendBundle; returns the relay's bundleHash."""
-        result = await self.request("eth_sendBundle", [bundle.send_params()])
+        result = await self.request("eth_sendBundle", [send_bundle_params(bundle)])
         if isinstance(result, dict) and "bundleHash" in result:
             return str(result["bundleHash"])
         raise RelayError(self.url, f"eth_sendBundle: unexpected answer {str(result)[:80]}")
@@ -237,7 +237,7 @@ class RelayClient:
     async def call_bundle(
         self, bundle: Bundle, state_block: int | str = "latest", timestamp: int | None = None
     ) -> dict[str, Any]:
-        result = await self.request("eth_callBundle", [bundle.call_params(state_block, timestamp)])
+        result = await self.request("eth_callBundle", [call_bundle_params(bundle, state_block, timestamp)])
         if not isinstance(result, dict):
             raise RelayError(self.url, f"eth_callBundle: unexpected answer {str(result)[:80]}")
         return result

@@ -75,7 +75,7 @@ def _address(value: str, what: str) -> ChecksumAddress:
 
 
 @dataclass(frozen=True)
-class Hop:
+class RouteHop:
     """One swap: `pool` turns the previous token into `token_out`."""
 
     kind: HopKind
@@ -95,11 +95,11 @@ class Hop:
             raise RouteError(f"fee {self.fee} out of range for a {self.kind.name} hop")
 
     @classmethod
-    def v2(cls, pool: str, token_out: str, fee: int = UNISWAP_V2_FEE) -> Hop:
+    def v2(cls, pool: str, token_out: str, fee: int = UNISWAP_V2_FEE) -> RouteHop:
         return cls(HopKind.UNISWAP_V2, to_checksum_address(pool), to_checksum_address(token_out), fee)
 
     @classmethod
-    def v3(cls, pool: str, token_out: str, fee: int) -> Hop:
+    def v3(cls, pool: str, token_out: str, fee: int) -> RouteHop:
         return cls(HopKind.UNISWAP_V3, to_checksum_address(pool), to_checksum_address(token_out), fee)
 
     def encode(self) -> bytes:
@@ -117,7 +117,7 @@ class Route:
 
     token_in: ChecksumAddress
     amount_in: int
-    hops: tuple[Hop, ...]
+    hops: tuple[RouteHop, ...]
     funding: Funding = Funding.OWN_BALANCE
     min_profit: int = 0
     payment: Payment = Payment.NONE
@@ -187,7 +187,7 @@ class Route:
             if raw[0] > HopKind.UNISWAP_V3:
                 raise RouteError(f"hop {i} has unknown kind {raw[0]}")
             hops.append(
-                Hop(
+                RouteHop(
                     HopKind(raw[0]),
                     to_checksum_address(raw[1:21]),
                     to_checksum_address(raw[21:41]),

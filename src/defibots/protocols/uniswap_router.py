@@ -18,7 +18,9 @@ from defibots.protocols.uniswap_v3 import UniswapV3Pool
 PoolModel = UniswapV2Pair | UniswapV3Pool
 
 
-class Hop(Protocol):
+class RouterHop(Protocol):
+    """One pool a router swap leg crosses (what `chain.router_calls.SwapHop` provides)."""
+
     @property
     def protocol(self) -> str: ...
     @property
@@ -33,7 +35,7 @@ class Leg(Protocol):
     @property
     def exact_input(self) -> bool: ...
     @property
-    def hops(self) -> Sequence[Hop]: ...
+    def hops(self) -> Sequence[RouterHop]: ...
     @property
     def amount_specified(self) -> int | None: ...
     @property
@@ -44,7 +46,7 @@ class Leg(Protocol):
     def sqrt_price_limit_x96(self) -> int: ...
 
 
-Resolver = Callable[[Hop], PoolModel | None]
+Resolver = Callable[[RouterHop], PoolModel | None]
 
 
 class Unpredictable(Exception):
@@ -75,7 +77,7 @@ def predict(
     """
     overlay: dict[str, PoolModel] = {}
 
-    def pool_for(hop: Hop) -> PoolModel:
+    def pool_for(hop: RouterHop) -> PoolModel:
         base = resolve(hop)
         if base is None:
             raise Unpredictable(f"untracked pool for {hop.token_in}->{hop.token_out} ({hop.protocol})")
@@ -127,7 +129,7 @@ def _swap(
 def _exact_in(
     leg: Leg,
     amount: int,
-    pool_for: Callable[[Hop], PoolModel],
+    pool_for: Callable[[RouterHop], PoolModel],
     overlay: dict[str, PoolModel],
     min_out: bool = True,
 ) -> tuple[int, int]:
@@ -148,7 +150,7 @@ def _exact_in(
 
 
 def _v2_exact_out_from_balance(
-    leg: Leg, amount: int, pool_for: Callable[[Hop], PoolModel], overlay: dict[str, PoolModel]
+    leg: Leg, amount: int, pool_for: Callable[[RouterHop], PoolModel], overlay: dict[str, PoolModel]
 ) -> tuple[int, int]:
     current = amount
     for hop in reversed(leg.hops):
@@ -160,7 +162,7 @@ def _v2_exact_out_from_balance(
     return _exact_in(leg, current, pool_for, overlay, min_out=False)
 
 
-def _v2_path_amounts_out(leg: Leg, amount: int, pool_for: Callable[[Hop], PoolModel]) -> None:
+def _v2_path_amounts_out(leg: Leg, amount: int, pool_for: Callable[[RouterHop], PoolModel]) -> None:
     current = amount
     for hop in leg.hops:
         pool = pool_for(hop)
@@ -169,7 +171,7 @@ def _v2_path_amounts_out(leg: Leg, amount: int, pool_for: Callable[[Hop], PoolMo
 
 
 def _exact_out(
-    leg: Leg, amount: int, pool_for: Callable[[Hop], PoolModel], overlay: dict[str, PoolModel]
+    leg: Leg, amount: int, pool_for: Callable[[RouterHop], PoolModel], overlay: dict[str, PoolModel]
 ) -> tuple[int, int]:
     """Resolve from the last hop backwards; the pools' final states do not depend on execution order."""
     current = amount

@@ -11,116 +11,36 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from decimal import Decimal
 
-from defibots.chain.addresses import TOKENS
+from defibots.actions import (
+    Cycle,
+    CycleHop,
+    ExecutorTxAction,
+    Opportunity,
+    wei_to_base,
+)
+from defibots.chain.addresses import TOKENS, token
+from defibots.chain.events import NewBlock, PoolsUpdated
 from defibots.chain.pool_sync import PoolStates
-from defibots.engine import Action, Strategy
+from defibots.config import ArbSettings
+from defibots.engine import Action, Capability, Strategy
 from defibots.errors import UserError
-from defibots.events import Event, NewBlock, PoolsUpdated
+from defibots.events import Event
 from defibots.protocols import ContractRevert
+from defibots.protocols.eip1559 import next_base_fee
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
 from defibots.protocols.uniswap_v3.tick_math import MAX_SQRT_RATIO, MIN_SQRT_RATIO
+from defibots.strategies.registry import StrategyContext, StrategySpec
 
 PoolModel = UniswapV2Pair | UniswapV3Pool
 
-# Gas of the executor per hop kind, plus the transaction base; calibrated from forge gas reports and
-# refined by simulation before anything is sent.
-TX_BASE_GAS = 21_000 + 15_000
-HOP_GAS = {"v2": 45_000, "v3": 75_000}
 _Q96 = 2.0**96
 _Q192 = 2**192
 _GOLDEN = (math.sqrt(5) - 1) / 2
 WETH = TOKENS["WETH"].address
 """Gas is paid in ETH; its price in a base token comes from the tracked WETH/base pools."""
-ELASTICITY = 2
-BASE_FEE_CHANGE_DENOMINATOR = 8
-
-
-def next_base_fee(base_fee: int, gas_used: int, gas_limit: int) -> int:
-    """EIP-1559 base fee of the block after one with these fields (unchanged when gas_limit is 0)."""
-    target = gas_limit // ELASTICITY
-    if target == 0 or gas_used == target:
-        return base_fee
-    if gas_used > target:
-        return base_fee + max(1, base_fee * (gas_used - target) // target // BASE_FEE_CHANGE_DENOMINATOR)
-    return base_fee - base_fee * (target - gas_used) // target // BASE_FEE_CHANGE_DENOMINATOR
-
-
-@dataclass(frozen=True, slots=True)
-class Hop:
-    pool: str
-    protocol: str  # "v2" | "v3"
-    token_in: str
-    token_out: str
-    fee: int = 0  # V3 fee tier (hundredths of a bip); unused for V2
-    v2_fee: tuple[int, int] = (997, 1000)
-    """V2: the pair's (kept numerator, denominator) of the input, carried so a route needs no pool lookup."""
-
-
-@dataclass(frozen=True, slots=True)
-class Cycle:
-    """A closed route base -> ... -> base."""
-
-    hops: tuple[Hop, ...]
-
-    @property
-    def base(self) -> str:
-        return self.hops[0].token_in
-
-    @property
-    def pools(self) -> tuple[str, ...]:
-        return tuple(h.pool for h in self.hops)
-
-    def gas(self) -> int:
-        return TX_BASE_GAS + sum(HOP_GAS[h.protocol] for h in self.hops)
-
-    def describe(self, symbols: Mapping[str, str] | None = None) -> str:
-        """`WETH-v3-500->USDC-v2->WETH`: V3 hops name their fee tier, so two cycles never share a label
-        (a token pair has one V2 pair and one V3 pool per tier)."""
-        name = (symbols or {}).get
-        parts = [name(self.base, self.base[:8])]
-        for h in self.hops:
-            kind = f"v3-{h.fee}" if h.protocol == "v3" else h.protocol
-            parts.append(f"-{kind}->{name(h.token_out, h.token_out[:8])}")
-        return "".join(parts)
-
-
-def wei_to_base(wei: int, rate: tuple[int, int]) -> int:
-    """`wei * num / den` rounded up (a cost converted never comes out smaller)."""
-    num, den = rate
-    return -(-wei * num // den)
-
-
-@dataclass(frozen=True, slots=True)
-class Opportunity:
-    cycle: Cycle
-    amount_in: int
-    amount_out: int
-    hop_amounts: tuple[int, ...]
-    """Exact output of each hop at `amount_in` (the route's intermediate amounts)."""
-    gas: int
-    gas_cost: int
-    """Gas at `max_fee_per_gas`, in base-token units (converted with `eth_to_base`)."""
-    builder_payment: int
-    block_number: int
-    max_fee_per_gas: int = 0
-    """The fee fields a sent transaction must carry: the profit above was priced with them."""
-    priority_fee_per_gas: int = 0
-    eth_to_base: tuple[int, int] = (1, 1)
-    """Base-token units per wei of ETH as a ratio (num, den), from the tracked pools; (1, 1) for WETH."""
-
-    def to_base(self, wei: int) -> int:
-        """A wei amount (gas, builder pay in ETH) in base-token units, rounded up: costs never shrink."""
-        return wei_to_base(wei, self.eth_to_base)
-
-    @property
-    def gross_profit(self) -> int:
-        return self.amount_out - self.amount_in
-
-    @property
-    def net_profit(self) -> int:
-        return self.gross_profit - self.gas_cost - self.builder_payment
 
 
 @dataclass(frozen=True)
@@ -169,15 +89,15 @@ def enumerate_cycles(pools: Iterable[PoolModel], base: str, max_hops: int = 3) -
         by_token[p.token1].append(p)
     cycles: list[Cycle] = []
 
-    def extend(token: str, hops: list[Hop], used: set[str]) -> None:
+    def extend(token: str, hops: list[CycleHop], used: set[str]) -> None:
         for p in by_token[token]:
             if p.address in used:
                 continue
             out = p.token1 if token == p.token0 else p.token0
             hop = (
-                Hop(p.address, "v3", token, out, p.fee)
+                CycleHop(p.address, "v3", token, out, p.fee)
                 if isinstance(p, UniswapV3Pool)
-                else Hop(p.address, "v2", token, out, v2_fee=(p.fee_numerator, p.fee_denominator))
+                else CycleHop(p.address, "v2", token, out, v2_fee=(p.fee_numerator, p.fee_denominator))
             )
             if out == base:
                 if hops:
@@ -412,13 +332,6 @@ class ArbFinder:
         return (math.isqrt(a_num * b_den) - b_den) // c_den
 
 
-@dataclass(kw_only=True)
-class ArbAction(Action):
-    """Execute this opportunity through the executor contract (or, in shadow mode, only simulate it)."""
-
-    opportunity: Opportunity
-
-
 class AmmArbStrategy(Strategy):
     """ArbFinder on the bus: re-price on pool changes; act on the best opportunity once per (block, cycle).
 
@@ -469,4 +382,39 @@ class AmmArbStrategy(Strategy):
             return ()
         self._acted = {k for k in self._acted if k[0] >= best.block_number - 1}
         self._acted.add(key)
-        return (ArbAction(opportunity=best),)
+        return (ExecutorTxAction(opportunity=best),)
+
+
+def _build(ctx: StrategyContext, s: ArbSettings) -> AmmArbStrategy:
+    params = ArbParams(
+        base_token=token(s.base_token).address, max_hops=s.max_hops, min_net_profit=s.min_profit_wei,
+        priority_fee=s.priority_fee_wei, builder_share_bps=0,  # the public path pays no builder
+    )  # fmt: skip
+    return AmmArbStrategy(ctx.states, params)
+
+
+def _rows(strategy: AmmArbStrategy) -> list[list[str]]:
+    base = next((t for t in TOKENS.values() if t.address == strategy.finder.params.base_token), None)
+    decimals = base.decimals if base else 18
+    symbols: dict[str, str] = {t.address: t.symbol for t in TOKENS.values()}
+
+    def units(amount: int) -> str:
+        return f"{Decimal(amount).scaleb(-decimals):.6f}"
+
+    return [
+        [o.cycle.describe(symbols), units(o.amount_in), units(o.gross_profit), units(o.gas_cost),
+         units(o.net_profit), str(o.block_number)]
+        for o in strategy.ranked[:10]
+    ]  # fmt: skip
+
+
+STRATEGY = StrategySpec(
+    name="amm_arb",
+    summary="cyclic V2/V3 arbitrage from a base token, sent through the executor contract",
+    settings=ArbSettings,
+    build=_build,
+    columns=("route", "size", "gross", "gas cost", "net", "block"),
+    rows=_rows,
+    executors=(Capability.PUBLIC_TX,),
+)
+"""Registered as `amm_arb` (`defibots run amm_arb`); settings from `[strategies.amm_arb]`, keys as `[arb]`."""

@@ -1,6 +1,6 @@
 """Backruns: a pending router swap moves pools; arbitrage them back right after it, in the same block.
 
-Pure: a pending swap plus the current pool models in, at most one `BackrunAction` out. The event carries
+Pure: a pending swap plus the current pool models in, at most one `BackrunBundleAction` out. The event carries
 the victim's call as the mempool watcher decoded it (all legs of a multicall, so the prediction is
 all-or-nothing as the router is); the legs are applied to copies of the models
 (`protocols.uniswap_router.predict`), and a scratch copy of the arbitrage finder prices the cycles through
@@ -14,20 +14,23 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from eth_typing import ChecksumAddress
 
+from defibots.actions import BackrunBundleAction, BundlePrepare, PoolToWarm
 from defibots.chain import router_calls
+from defibots.chain.events import MempoolSwap, NewBlock
 from defibots.chain.pool_address import v2_pair_address, v3_pool_address
 from defibots.chain.pool_sync import PoolStates
 from defibots.chain.router_calls import RouterKind
 from defibots.engine import Action, Strategy
-from defibots.events import Event, NewBlock, PendingSwap, PendingTx
-from defibots.protocols.uniswap_router import Hop, PoolModel, Unpredictable, predict
+from defibots.events import Event
+from defibots.protocols.eip1559 import next_base_fee
+from defibots.protocols.uniswap_router import PoolModel, RouterHop, Unpredictable, predict
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
-from defibots.strategies.amm_arb import ArbFinder, ArbParams, Opportunity, next_base_fee
+from defibots.strategies.amm_arb import ArbFinder, ArbParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,53 +54,6 @@ class Head:
                    block.gas_used, block.gas_limit)  # fmt: skip
 
 
-@dataclass(kw_only=True)
-class BackrunAction(Action):
-    """Bundle [victim, our executor tx] for `target_block`; ours pays the builder `builder_share_bps` of
-    the gross profit (Executor Payment.PROFIT_BPS)."""
-
-    opportunity: Opportunity
-    victim: PendingTx
-    victim_raw: bytes
-    builder_share_bps: int
-    state_block: int
-    target_block: int
-    base_fee: int
-    """Predicted base fee of the target block."""
-    priority_fee: int
-    moved_pools: tuple[str, ...] = field(default=())
-
-    @property
-    def builder_payment(self) -> int:
-        """Wei the executor sends to block.coinbase: gross * bps // 10_000, the contract's rounding."""
-        return self.opportunity.builder_payment
-
-    @property
-    def executor_profit(self) -> int:
-        """What `execute` returns and the executor's WETH balance gains: gross minus the builder payment."""
-        return self.opportunity.gross_profit - self.opportunity.builder_payment
-
-
-@dataclass(frozen=True, slots=True)
-class PoolToWarm:
-    """A tracked pool and what a swap through it reads, for loading it into a simulator ahead of time."""
-
-    address: str
-    protocol: str  # "v2" | "v3"
-    token0: str
-    token1: str
-    bitmap_words: tuple[int, ...] = ()  # V3: tickBitmap words around the current tick
-
-
-@dataclass(kw_only=True)
-class BackrunPrepare(Action):
-    """A new head: get the executor ready for bundles on top of it (simulator fork, nonce, pool state),
-    so the first victim of the slot does not pay for it."""
-
-    state_block: int
-    pools: tuple[PoolToWarm, ...] = ()
-
-
 @dataclass
 class BackrunStats:
     pending_swaps: int = 0
@@ -118,7 +74,7 @@ def _pool_address(protocol: str, token_in: str, token_out: str, fee: int | None)
 
 
 class BackrunStrategy(Strategy):
-    """PendingSwap -> predicted post-state -> best arbitrage through the moved pools -> BackrunAction.
+    """MempoolSwap -> predicted post-state -> best arbitrage through the moved pools -> BackrunBundleAction.
 
     `params.builder_share_bps` is the builder's share of the gross profit and `params.priority_fee` the tip
     our transaction pays per gas (both end up in the action, so the executor signs exactly what was priced).
@@ -137,7 +93,7 @@ class BackrunStrategy(Strategy):
         self.own = {s.lower() for s in own_senders}
         self.finder = ArbFinder(states.pools, params)
         self.stats = BackrunStats()
-        self.last: BackrunAction | None = None
+        self.last: BackrunBundleAction | None = None
 
     @property
     def name(self) -> str:
@@ -148,8 +104,8 @@ class BackrunStrategy(Strategy):
             if self.head is not None and event.number < self.head.number:
                 return ()
             self.head = Head.of(event)
-            return (BackrunPrepare(state_block=event.number, pools=self.pools_to_warm()),)
-        if isinstance(event, PendingSwap):
+            return (BundlePrepare(state_block=event.number, pools=self.pools_to_warm()),)
+        if isinstance(event, MempoolSwap):
             action = self.plan(event)
             return (action,) if action is not None else ()
         return ()
@@ -165,7 +121,7 @@ class BackrunStrategy(Strategy):
                 out.append(PoolToWarm(pool.address, "v2", pool.token0, pool.token1))
         return tuple(out)
 
-    def plan(self, swap: PendingSwap) -> BackrunAction | None:
+    def plan(self, swap: MempoolSwap) -> BackrunBundleAction | None:
         """The backrun of one pending swap (None when there is nothing to do, counted in `stats`)."""
         tx = swap.tx
         self.stats.pending_swaps += 1
@@ -190,7 +146,7 @@ class BackrunStrategy(Strategy):
             self.stats.no_opportunity += 1
             return None
         self.stats.actions += 1
-        self.last = BackrunAction(
+        self.last = BackrunBundleAction(
             opportunity=ranked[0],
             victim=tx,
             victim_raw=tx.raw,
@@ -211,7 +167,7 @@ class BackrunStrategy(Strategy):
             return None
         states = self.states
 
-        def resolve(hop: Hop) -> PoolModel | None:
+        def resolve(hop: RouterHop) -> PoolModel | None:
             return states.get(_pool_address(hop.protocol, hop.token_in, hop.token_out, hop.fee))
 
         try:

@@ -20,20 +20,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
-from typing import Literal
+from typing import ClassVar, Literal
 
+from defibots.actions import HOP_GAS, TX_BASE_GAS
 from defibots.cex.book import BPS, Depth, to_units, walk
+from defibots.cex.events import BookTop
+from defibots.chain.events import NewBlock, PoolsUpdated
 from defibots.chain.pool_sync import PoolStates
-from defibots.engine import Action, Strategy
-from defibots.events import BookTop, Event, NewBlock, PoolsUpdated
+from defibots.engine import Action, Capability, Strategy
+from defibots.events import Event
 from defibots.protocols import ContractRevert
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
-from defibots.protocols.uniswap_v3 import UniswapV3Pool
-from defibots.strategies.amm_arb import HOP_GAS, TX_BASE_GAS, PoolModel, quote, search_limit
+from defibots.protocols.uniswap_v3 import UniswapV3Pool, v3_price
+from defibots.strategies.amm_arb import PoolModel, quote, search_limit
 
 Direction = Literal["sell_amm_buy_cex", "buy_amm_sell_cex"]
 DIRECTIONS: tuple[Direction, ...] = ("sell_amm_buy_cex", "buy_amm_sell_cex")
-_Q192 = Decimal(2**192)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ class CexArbParams:
 @dataclass(kw_only=True)
 class CexSignal(Action):
     """An AMM-CEX round trip worth doing at this block and book (journaled; no CEX order yet)."""
+
+    capability: ClassVar[Capability] = Capability.RECORD
 
     venue: str
     symbol: str
@@ -112,14 +116,6 @@ class CexSignal(Action):
 
 def _price(quote_units: int, base_units: int, quote_decimals: int, base_decimals: int) -> Decimal:
     return Decimal(quote_units).scaleb(-quote_decimals) / Decimal(base_units).scaleb(-base_decimals)
-
-
-def v3_price(sqrt_price_x96: int, base_is_token0: bool, base_decimals: int, quote_decimals: int) -> Decimal:
-    """A V3 pool's price (slot0's sqrtPriceX96) in whole quote tokens per whole base token."""
-    raw = Decimal(sqrt_price_x96**2) / _Q192  # token1 units per token0 unit
-    if not base_is_token0:
-        raw = 1 / raw
-    return raw.scaleb(base_decimals - quote_decimals)
 
 
 def pool_mid_price(pool: PoolModel, base: CexToken, quote_token: CexToken) -> Decimal:

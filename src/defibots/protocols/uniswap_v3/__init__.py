@@ -4,6 +4,7 @@ from defibots.protocols.uniswap_v3.errors import UniswapV3Revert
 from defibots.protocols.uniswap_v3.full_math import mul_div, mul_div_rounding_up
 from defibots.protocols.uniswap_v3.liquidity_math import add_delta
 from defibots.protocols.uniswap_v3.pool import UniswapV3Pool, V3ModifyResult, V3SwapResult
+from defibots.protocols.uniswap_v3.price import v3_price
 from defibots.protocols.uniswap_v3.sqrt_price_math import (
     get_amount0_delta,
     get_amount0_delta_signed,
@@ -48,4 +49,5 @@ __all__ = [
     "mul_div_rounding_up",
     "next_initialized_tick_within_one_word",
     "tick_spacing_to_max_liquidity_per_tick",
+    "v3_price",
 ]

@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
+from defibots.actions import Opportunity
 from defibots.chain.addresses import TOKENS, token
 from defibots.chain.async_rpc import RpcConnectionError, WsRpc
 from defibots.chain.listener import ChainListener
@@ -25,12 +26,12 @@ from defibots.chain.pool_discovery import PoolRef, discover_pools
 from defibots.chain.pool_loader import load_v2_pairs, load_v3_pools
 from defibots.chain.pool_sync import TRACKED_TOPICS, PoolModel, PoolStates, v2_from_snapshot, v3_from_snapshot
 from defibots.chain.rpc import JsonRpc
-from defibots.engine import Action, Collector, Engine, EngineStats, Executor, Strategy
+from defibots.engine import Action, Capability, Collector, Engine, EngineStats, Executor, Strategy
 from defibots.errors import UserError
 from defibots.execution.public_tx import PublicTxExecutor
 from defibots.journal import CexSignal as CexSignalRecord
 from defibots.journal import ErrorRecord, Journal
-from defibots.strategies.amm_arb import AmmArbStrategy, ArbParams, Opportunity
+from defibots.strategies.amm_arb import AmmArbStrategy, ArbParams
 from defibots.strategies.cex_arb import (
     CexArbParams,
     CexArbStrategy,
@@ -121,6 +122,8 @@ class CexSignalStats:
 class CexSignalJournal(Executor):
     """Records every CexSignal in the journal (cex_signals). The CEX order leg is a later executor."""
 
+    capability: ClassVar[Capability] = Capability.RECORD
+
     def __init__(self, journal: Journal, chain_id: int) -> None:
         self.journal = journal
         self.chain_id = chain_id
@@ -130,11 +133,9 @@ class CexSignalJournal(Executor):
     def name(self) -> str:
         return "cex_signals"
 
-    def accepts(self, action: Action) -> bool:
-        return isinstance(action, CexSignal)
-
     async def execute(self, action: Action) -> None:
-        assert isinstance(action, CexSignal)
+        if not isinstance(action, CexSignal):  # counted as an executor error by the engine
+            raise TypeError(f"{self.name} cannot carry out {type(action).__name__}")
         s = action
         self.journal.record_cex_signal(
             CexSignalRecord(
@@ -215,15 +216,16 @@ class Market:
 
 
 def open_market(
-    rpc_url: str, executor: str, tokens: tuple[str, ...], expected_chain_id: int | None
+    rpc_url: str, executor: str | None, tokens: tuple[str, ...], expected_chain_id: int | None
 ) -> Market:
-    """Check chain id and executor, discover the pools among `tokens`, load them; UserError otherwise."""
+    """Check chain id and executor (None: a job that sends nothing needs none), discover the pools among
+    `tokens`, load them; UserError otherwise."""
     addresses = [token(t).address for t in tokens]
     rpc = JsonRpc(rpc_url)
     chain_id = int(rpc.call("eth_chainId"), 16)
     if expected_chain_id is not None and chain_id != expected_chain_id:
         raise UserError(f"RPC {rpc_url} serves chain {chain_id}, but the config expects {expected_chain_id}")
-    if len(rpc.call("eth_getCode", executor, "latest")) <= 2:
+    if executor is not None and len(rpc.call("eth_getCode", executor, "latest")) <= 2:
         raise UserError(f"no executor contract at {executor} (run `defibots deploy executor`)")
     refs = discover_pools(rpc, addresses)
     if not refs:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from defibots.arb_watch import journal_bad_log, open_market
 from defibots.chain.listener import ChainListener
 from defibots.chain.mempool import MempoolWatcher, bus_event
 from defibots.chain.pool_collector import PoolReloader, PoolStateCollector
@@ -22,6 +21,7 @@ from defibots.errors import UserError
 from defibots.events import Event
 from defibots.execution.bundle_executor import BundleExecutor
 from defibots.execution.relay_client import RelayClient, RelayFanout
+from defibots.jobs.arb_watch import journal_bad_log, open_market
 from defibots.journal import ErrorRecord, Journal
 from defibots.strategies.amm_arb import ArbParams
 from defibots.strategies.backrun import BackrunStrategy, Head

@@ -1,0 +1,164 @@
+"""What strategies ask executors to do, by the capability it takes, and the arbitrage data it carries.
+
+Strategies build these actions and executors carry them out; both import this module, so `execution`
+never imports `strategies` and an executor accepts an action by its `capability`, not by the strategy
+that made it:
+
+- `ExecutorTxAction` (PUBLIC_TX): one arbitrage through the executor contract, as a public transaction;
+- `BackrunBundleAction` (BUNDLE): a bundle [victim, our executor tx] for the relays;
+- `BundlePrepare` (BUNDLE): a new head, to get the bundle path ready before the first victim.
+
+`Opportunity` (a priced arbitrage cycle) is what the executor routes: the route encoder turns its
+cycle into executor hops, and its predicted profit is what the simulation must reproduce. Pure data and
+integer arithmetic, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from defibots.chain.events import PendingTx
+from defibots.engine import Action, Capability
+
+# Gas of the executor per hop kind, plus the transaction base; calibrated from forge gas reports and
+# refined by simulation before anything is sent.
+TX_BASE_GAS = 21_000 + 15_000
+HOP_GAS = {"v2": 45_000, "v3": 75_000}
+
+
+@dataclass(frozen=True, slots=True)
+class CycleHop:
+    """One pool of an arbitrage cycle, crossed from `token_in` to `token_out`."""
+
+    pool: str
+    protocol: str  # "v2" | "v3"
+    token_in: str
+    token_out: str
+    fee: int = 0  # V3 fee tier (hundredths of a bip); unused for V2
+    v2_fee: tuple[int, int] = (997, 1000)
+    """V2: the pair's (kept numerator, denominator) of the input, carried so a route needs no pool lookup."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cycle:
+    """A closed route base -> ... -> base."""
+
+    hops: tuple[CycleHop, ...]
+
+    @property
+    def base(self) -> str:
+        return self.hops[0].token_in
+
+    @property
+    def pools(self) -> tuple[str, ...]:
+        return tuple(h.pool for h in self.hops)
+
+    def gas(self) -> int:
+        return TX_BASE_GAS + sum(HOP_GAS[h.protocol] for h in self.hops)
+
+    def describe(self, symbols: Mapping[str, str] | None = None) -> str:
+        """`WETH-v3-500->USDC-v2->WETH`: V3 hops name their fee tier, so two cycles never share a label
+        (a token pair has one V2 pair and one V3 pool per tier)."""
+        name = (symbols or {}).get
+        parts = [name(self.base, self.base[:8])]
+        for h in self.hops:
+            kind = f"v3-{h.fee}" if h.protocol == "v3" else h.protocol
+            parts.append(f"-{kind}->{name(h.token_out, h.token_out[:8])}")
+        return "".join(parts)
+
+
+def wei_to_base(wei: int, rate: tuple[int, int]) -> int:
+    """`wei * num / den` rounded up (a cost converted never comes out smaller)."""
+    num, den = rate
+    return -(-wei * num // den)
+
+
+@dataclass(frozen=True, slots=True)
+class Opportunity:
+    cycle: Cycle
+    amount_in: int
+    amount_out: int
+    hop_amounts: tuple[int, ...]
+    """Exact output of each hop at `amount_in` (the route's intermediate amounts)."""
+    gas: int
+    gas_cost: int
+    """Gas at `max_fee_per_gas`, in base-token units (converted with `eth_to_base`)."""
+    builder_payment: int
+    block_number: int
+    max_fee_per_gas: int = 0
+    """The fee fields a sent transaction must carry: the profit above was priced with them."""
+    priority_fee_per_gas: int = 0
+    eth_to_base: tuple[int, int] = (1, 1)
+    """Base-token units per wei of ETH as a ratio (num, den), from the tracked pools; (1, 1) for WETH."""
+
+    def to_base(self, wei: int) -> int:
+        """A wei amount (gas, builder pay in ETH) in base-token units, rounded up: costs never shrink."""
+        return wei_to_base(wei, self.eth_to_base)
+
+    @property
+    def gross_profit(self) -> int:
+        return self.amount_out - self.amount_in
+
+    @property
+    def net_profit(self) -> int:
+        return self.gross_profit - self.gas_cost - self.builder_payment
+
+
+@dataclass(kw_only=True)
+class ExecutorTxAction(Action):
+    """Execute this opportunity through the executor contract as a public transaction (or, in shadow
+    mode, only simulate it)."""
+
+    capability: ClassVar[Capability] = Capability.PUBLIC_TX
+    opportunity: Opportunity
+
+
+@dataclass(kw_only=True)
+class BackrunBundleAction(Action):
+    """Bundle [victim, our executor tx] for `target_block`; ours pays the builder `builder_share_bps` of
+    the gross profit (Executor Payment.PROFIT_BPS)."""
+
+    capability: ClassVar[Capability] = Capability.BUNDLE
+    opportunity: Opportunity
+    victim: PendingTx
+    victim_raw: bytes
+    builder_share_bps: int
+    state_block: int
+    target_block: int
+    base_fee: int
+    """Predicted base fee of the target block."""
+    priority_fee: int
+    moved_pools: tuple[str, ...] = field(default=())
+
+    @property
+    def builder_payment(self) -> int:
+        """Wei the executor sends to block.coinbase: gross * bps // 10_000, the contract's rounding."""
+        return self.opportunity.builder_payment
+
+    @property
+    def executor_profit(self) -> int:
+        """What `execute` returns and the executor's WETH balance gains: gross minus the builder payment."""
+        return self.opportunity.gross_profit - self.opportunity.builder_payment
+
+
+@dataclass(frozen=True, slots=True)
+class PoolToWarm:
+    """A tracked pool and what a swap through it reads, for loading it into a simulator ahead of time."""
+
+    address: str
+    protocol: str  # "v2" | "v3"
+    token0: str
+    token1: str
+    bitmap_words: tuple[int, ...] = ()  # V3: tickBitmap words around the current tick
+
+
+@dataclass(kw_only=True)
+class BundlePrepare(Action):
+    """A new head: get the executor ready for bundles on top of it (simulator fork, nonce, pool state),
+    so the first victim of the slot does not pay for it."""
+
+    capability: ClassVar[Capability] = Capability.BUNDLE
+    state_block: int
+    pools: tuple[PoolToWarm, ...] = ()

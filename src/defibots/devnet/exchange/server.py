@@ -1,0 +1,282 @@
+"""`LocalExchange`: a local spot exchange that answers like Binance's REST API, so ccxt's real `binance` class
+can trade on it, and `ExchangeThread`, which serves one from a daemon thread for synchronous programs.
+
+Each symbol has a book with real tick and lot sizes that can be moved (`set_mid`, `random_walk`,
+`start_noise`); taker orders walk it, consume the liquidity they take until the next move, and pay the
+taker fee in the asset received, like Binance spot.
+
+Single event loop: the server, `set_mid` and the noise task must run on the same asyncio loop. Another
+process (or a thread with its own loop) moves prices through the admin endpoint instead: POST
+/admin/mid {"symbol": "ETH/USDT", "price": "3001.5"} sets a mid and answers the new top of book
+(`admin_set_mid` is its client). It is not part of Binance's API and answers loopback clients only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import math
+import random
+import secrets
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from types import TracebackType
+
+from aiohttp import web
+
+from defibots.cex.book import Depth
+from defibots.devnet.exchange.accounts import SpotAccount
+from defibots.devnet.exchange.binance_rest import ApiError, BinanceRestApi, fmt, now_ms
+from defibots.devnet.exchange.market import (
+    MarketSpec,
+    MarketState,
+    depth_snapshot,
+    rebuild_book,
+    top_of_book,
+)
+from defibots.devnet.exchange.matching import MatchingEngine
+from defibots.errors import UserError
+from defibots.foundry.anvil import free_port, port_in_use
+
+
+class LocalExchange:
+    """A Binance-compatible spot exchange on 127.0.0.1 for tests and the devnet (port None or 0: a free one).
+
+    Example:
+        async with LocalExchange(None, [MarketSpec("ETH/USDT", Decimal("3000"))]) as ex:
+            feed = CexFeed("binance", ["ETH/USDT"], url_override=ex.url)
+    """
+
+    def __init__(
+        self,
+        port: int | None,
+        markets: Iterable[MarketSpec],
+        *,
+        host: str = "127.0.0.1",
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        taker_fee_bps: Decimal | int = 10,
+        balances: Mapping[str, Decimal | int | str] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.api_key = api_key or secrets.token_hex(32)
+        self.api_secret = api_secret or secrets.token_hex(32)
+        self.account = SpotAccount(Decimal(taker_fee_bps), balances)
+        self.rng = random.Random(seed)
+        self.markets: dict[str, MarketState] = {}
+        for spec in markets:
+            if spec.market_id in self.markets:
+                raise UserError(f"market {spec.symbol} configured twice")
+            market = MarketState(spec=spec, mid=spec.mid)
+            self.markets[spec.market_id] = market
+            rebuild_book(market, self.rng)
+            market.open_price = market.high = market.low = market.last_price = market.mid
+            for asset in (spec.base, spec.quote):
+                self.account.open(asset)
+        self.requests = 0
+        self.matching = MatchingEngine()
+        self.api = BinanceRestApi(self)
+        self._runner: web.AppRunner | None = None
+        self._noise: asyncio.Task[None] | None = None
+        self.started_ms = now_ms()
+
+    @property
+    def balances(self) -> dict[str, Decimal]:
+        """The account's free balance per asset (the one account every API key trades on)."""
+        return self.account.balances
+
+    @property
+    def taker_fee_bps(self) -> Decimal:
+        return self.account.taker_fee_bps
+
+    # ---------------------------------------------------------------- lifecycle
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> LocalExchange:
+        if port_in_use(self.host, self.port):
+            raise UserError(f"port {self.port} on {self.host} is already in use")
+        app = web.Application(middlewares=[self.api.errors_middleware])
+        app.add_routes([*self.api.routes(), web.post("/admin/mid", self._admin_mid)])
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port).start()
+        return self
+
+    async def stop(self) -> None:
+        await self.stop_noise()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> LocalExchange:
+        return await self.start()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    # ---------------------------------------------------------------- moving the market
+
+    def market(self, symbol: str) -> MarketState:
+        """State of a symbol, by unified ("ETH/USDT") or exchange ("ETHUSDT") name."""
+        key = symbol.replace("/", "")
+        if key not in self.markets:
+            raise UserError(f"local exchange has no market {symbol}")
+        return self.markets[key]
+
+    def set_mid(self, symbol: str, price: Decimal | int | str) -> None:
+        """Move a symbol's mid price and rebuild its book around it (consumed liquidity comes back)."""
+        market = self.market(symbol)
+        mid = Decimal(price)
+        if mid <= 0:
+            raise UserError(f"mid price must be positive, got {price}")
+        market.mid = mid
+        rebuild_book(market, self.rng)
+        market.high = max(market.high, mid)
+        market.low = min(market.low, mid)
+
+    def random_walk(self, symbol: str, sigma_bps: float = 2.0) -> Decimal:
+        """One step of market noise: mid *= exp(N(0, sigma)); returns the new mid."""
+        market = self.market(symbol)
+        factor = Decimal(repr(math.exp(self.rng.gauss(0.0, sigma_bps / 10_000))))
+        mid = max(market.mid * factor, market.spec.tick_size * 10)
+        self.set_mid(symbol, mid.quantize(market.spec.tick_size))
+        return market.mid
+
+    def start_noise(self, interval_s: float = 0.5, sigma_bps: float = 2.0) -> None:
+        """Random-walk every symbol every `interval_s` seconds until `stop_noise`/`stop`."""
+        if self._noise is not None:
+            return
+
+        async def run() -> None:
+            while True:
+                await asyncio.sleep(interval_s)
+                for market in self.markets.values():
+                    self.random_walk(market.spec.symbol, sigma_bps)
+
+        self._noise = asyncio.get_running_loop().create_task(run(), name="local-exchange-noise")
+
+    async def stop_noise(self) -> None:
+        if self._noise is not None:
+            self._noise.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._noise
+            self._noise = None
+
+    def depth(self, symbol: str, limit: int | None = None) -> Depth:
+        """The current book as the pure `Depth` snapshot (what ccxt should see)."""
+        return depth_snapshot(self.market(symbol), now_ms(), limit)
+
+    # ---------------------------------------------------------------- admin (local only, not Binance's)
+
+    async def _admin_mid(self, request: web.Request) -> web.Response:
+        """Move a symbol's mid from outside this event loop (another process, a sync thread)."""
+        if not _is_loopback(request.remote):
+            raise ApiError(-2015, "The admin endpoint answers local clients only.", status=403)
+        try:
+            body = await request.json()
+        except ValueError:
+            raise ApiError(-1100, 'Body must be JSON: {"symbol": ..., "price": ...}.') from None
+        symbol = body.get("symbol") if isinstance(body, dict) else None
+        raw_price = body.get("price") if isinstance(body, dict) else None
+        if not isinstance(symbol, str) or symbol.replace("/", "").upper() not in self.markets:
+            raise ApiError(-1121, "Invalid symbol.")
+        try:
+            price = Decimal(str(raw_price))
+        except InvalidOperation:
+            raise ApiError(-1100, "Illegal characters found in parameter 'price'.") from None
+        if not price.is_finite() or price <= 0:
+            raise ApiError(-1100, "Illegal characters found in parameter 'price'.")
+        market = self.market(symbol.upper())
+        self.set_mid(market.spec.symbol, price.quantize(market.spec.tick_size))
+        bid, _, ask, _ = top_of_book(market)
+        return web.json_response(
+            {"symbol": market.spec.symbol, "mid": fmt(market.mid), "bid": fmt(bid), "ask": fmt(ask)}
+        )
+
+
+def _is_loopback(remote: str | None) -> bool:
+    try:
+        return remote is not None and ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        return False
+
+
+def admin_set_mid(url: str, symbol: str, price: Decimal, timeout: float = 5.0) -> dict[str, str]:
+    """Set `symbol`'s mid on a local exchange at `url` (its admin endpoint); returns the new top of book."""
+    body = json.dumps({"symbol": symbol, "price": str(price)}).encode()
+    request = urllib.request.Request(
+        url.rstrip("/") + "/admin/mid", data=body, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            reply = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("msg", exc.reason)
+        except (ValueError, AttributeError):
+            message = exc.reason
+        raise UserError(f"local exchange {url} refused the price move: {message}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise UserError(f"cannot reach the local exchange at {url}: {getattr(exc, 'reason', exc)}") from None
+    if not isinstance(reply, dict):
+        raise UserError(f"local exchange {url} answered something unexpected")
+    return {str(k): str(v) for k, v in reply.items()}
+
+
+class ExchangeThread:
+    """A LocalExchange served from its own event loop in a daemon thread, for synchronous programs.
+
+    Move its prices with `admin_set_mid(thread.url, ...)` (the exchange's loop owns its state).
+    """
+
+    def __init__(self, exchange: LocalExchange) -> None:
+        self.exchange = exchange
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return self.exchange.url
+
+    def start(self, timeout: float = 10.0) -> ExchangeThread:
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="local-exchange", daemon=True)
+        thread.start()
+        self._loop, self._thread = loop, thread
+        try:
+            asyncio.run_coroutine_threadsafe(self.exchange.start(), loop).result(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self.exchange.stop(), loop).result(timeout)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+        loop.close()
+        self._loop = self._thread = None
+
+    def __enter__(self) -> ExchangeThread:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

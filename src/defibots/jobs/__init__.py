@@ -1,0 +1,1 @@
+"""Job wiring: what the CLI commands start, above strategies and executors (see runner.py)."""

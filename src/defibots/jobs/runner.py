@@ -1,0 +1,235 @@
+"""Any registered strategy on the live market: `defibots run NAME`.
+
+The job opens the state the strategy's spec asks for ("uniswap": discover and load the pools among its
+tokens, then keep them current with the chain listener and the pool-state collector), builds the strategy
+from that state and its settings, and gives it one executor per capability its actions need:
+
+- RECORD: `AlertJournal`, the journal's errors table (source `strategy:NAME`), in every mode;
+- PUBLIC_TX: `PublicTxExecutor` through the executor contract; shadow mode simulates and never sends.
+
+Everything a user can get wrong (state or a capability the job cannot provide, wrong chain id, no
+executor contract, a refused websocket) is a UserError before the engine starts.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel
+
+from defibots.chain.addresses import token
+from defibots.chain.async_rpc import RpcConnectionError, WsRpc
+from defibots.chain.listener import ChainListener
+from defibots.chain.pool_collector import PoolReloader, PoolStateCollector
+from defibots.chain.pool_sync import TRACKED_TOPICS
+from defibots.config import ArbSettings
+from defibots.engine import Action, Capability, Collector, Engine, EngineStats, Executor
+from defibots.errors import UserError
+from defibots.jobs.arb_watch import journal_bad_log, open_market
+from defibots.journal import ErrorRecord, Journal
+from defibots.strategies.registry import Alert, AnySpec, StrategyContext
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from defibots.chain.listener import LogEvent
+
+STATE_EVENTS: dict[str, tuple[str, ...]] = {"uniswap": ("NewBlock", "PoolsUpdated")}
+"""The state this job can provide, and the events its sources put on the bus."""
+JOB_CAPABILITIES = (Capability.RECORD, Capability.PUBLIC_TX)
+DEFAULT_TOKENS = tuple(ArbSettings().tokens)
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    rpc_url: str
+    ws_url: str | None
+    journal_path: Path
+    shadow: bool = True
+    expected_chain_id: int | None = None
+    executor: str | None = None
+    """The executor contract; only a strategy with PUBLIC_TX actions needs one."""
+    ws_required: bool = True
+    """A websocket the user named must answer at start; False lets the devnet's fall back to polling."""
+
+
+def check_spec(spec: AnySpec) -> None:
+    """The state, events and executors the strategy needs are ones this job has; UserError otherwise."""
+    for state in spec.state:
+        if state not in STATE_EVENTS:
+            raise UserError(
+                f"strategy {spec.name} needs {state!r} state, which `defibots run` cannot provide yet "
+                f"(has: {', '.join(STATE_EVENTS)})"
+            )
+    provided = {e for s in spec.state for e in STATE_EVENTS[s]}
+    for event in spec.events:
+        if event.__name__ not in provided:
+            raise UserError(f"strategy {spec.name} needs {event.__name__} events, which its state has not")
+    for capability in spec.executors:
+        if capability not in JOB_CAPABILITIES:
+            raise UserError(
+                f"strategy {spec.name} needs a {capability.value} executor, which `defibots run` has not got "
+                f"(has: {', '.join(c.value for c in JOB_CAPABILITIES)})"
+            )
+
+
+def spec_tokens(settings: BaseModel) -> tuple[str, ...]:
+    """The symbols whose pools are tracked: the strategy's `tokens` setting, else the default five."""
+    tokens = getattr(settings, "tokens", None) or DEFAULT_TOKENS
+    return tuple(token(t).symbol for t in tokens)
+
+
+@dataclass
+class AlertStats:
+    recorded: int = 0
+    recent: list[str] = field(default_factory=list)
+
+
+class AlertJournal(Executor):
+    """Records every Alert in the journal's errors table (source `strategy:NAME`, kind = the alert's)."""
+
+    capability: ClassVar[Capability] = Capability.RECORD
+
+    def __init__(self, journal: Journal, chain_id: int) -> None:
+        self.journal = journal
+        self.chain_id = chain_id
+        self.stats = AlertStats()
+
+    @property
+    def name(self) -> str:
+        return "alerts"
+
+    async def execute(self, action: Action) -> None:
+        if not isinstance(action, Alert):
+            raise TypeError(f"{type(action).__name__} is a RECORD action this journal does not know")
+        self.journal.record_error(
+            ErrorRecord(
+                source=f"strategy:{action.strategy}", kind=action.kind, message=action.message,
+                payload=json.dumps(dict(action.details), sort_keys=True), chain_id=self.chain_id,
+                block_number=action.block_number,
+            )
+        )  # fmt: skip
+        self.stats.recorded += 1
+        self.stats.recent = [*self.stats.recent[-9:], action.message]
+
+
+class StrategyJob:
+    """One strategy, its state sources and executors, wired to an engine; `run()` it, then read `stats()`."""
+
+    def __init__(
+        self, spec: AnySpec, settings: BaseModel, config: JobConfig, signer: LocalAccount | None = None
+    ) -> None:
+        check_spec(spec)
+        self.spec, self.settings, self.config = spec, settings, config
+        needs_tx = Capability.PUBLIC_TX in spec.executors
+        if needs_tx and (config.executor is None or signer is None):
+            raise UserError(
+                f"strategy {spec.name} sends through the executor contract: it needs one and a signer"
+            )
+        self.tokens = spec_tokens(settings)
+        market = open_market(
+            config.rpc_url, config.executor if needs_tx else None, self.tokens, config.expected_chain_id
+        )
+        self.chain_id, self.states, self.pool_refs = market.chain_id, market.states, market.pool_refs
+        self.journal = Journal(config.journal_path)
+        head = max(p.block_number for p in self.states.pools.values())
+        self.listener = ChainListener(
+            config.ws_url, config.rpc_url, [r.address for r in self.pool_refs], [list(TRACKED_TOPICS)],
+            start_block=head + 1,
+        )  # fmt: skip
+        collector = PoolStateCollector(
+            self.listener, self.states, self.chain_id, PoolReloader(config.rpc_url, self.pool_refs),
+            self._malformed,
+        )  # fmt: skip
+        context = StrategyContext(self.chain_id, self.states, tuple(token(t).address for t in self.tokens))
+        self.strategy = spec.build(context, settings)
+        self.executors: list[Executor] = []
+        for capability in spec.executors:
+            if capability is Capability.RECORD:
+                self.executors.append(AlertJournal(self.journal, self.chain_id))
+            elif capability is Capability.PUBLIC_TX:
+                assert config.executor is not None and signer is not None  # checked above
+                self.executors.append(self._public_tx(config.executor, signer))
+        collectors: list[Collector] = [collector]
+        self.engine = Engine(collectors, [self.strategy], self.executors)
+        self._opened = False
+        self._closed = False
+        self.started = time.monotonic()
+
+    def _public_tx(self, executor: str, signer: LocalAccount) -> Executor:
+        from web3 import HTTPProvider, Web3
+
+        from defibots.execution.executor_client import ExecutorClient
+        from defibots.execution.public_tx import PublicTxExecutor
+
+        w3 = Web3(HTTPProvider(self.config.rpc_url, request_kwargs={"timeout": 30}))
+        return PublicTxExecutor(
+            ExecutorClient(w3, executor, signer), self.journal, self.chain_id, shadow=self.config.shadow,
+            min_net_profit=int(getattr(self.settings, "min_profit_wei", 0)), rpc_url=self.config.rpc_url,
+        )  # fmt: skip
+
+    def _malformed(self, log: LogEvent) -> None:
+        journal_bad_log(self.journal, self.chain_id, log)
+
+    async def open(self) -> None:
+        """The start-up check that needs the event loop: a websocket the user named must answer."""
+        if self._opened:
+            return
+        url = self.config.ws_url
+        if url and self.config.ws_required:
+            try:
+                ws = await WsRpc.connect(url, timeout=5.0)
+            except RpcConnectionError as exc:
+                reason = str(exc).removeprefix(f"{url}: ")
+                raise UserError(f"cannot connect to websocket {url}: {reason}") from None
+            await ws.close()
+        self._opened = True
+
+    async def run(
+        self, duration_s: float | None = None, on_tick: Callable[[StrategyJob], None] | None = None
+    ) -> None:
+        """Run until `duration_s` passes (forever if None), Ctrl-C or a fatal error; always stops cleanly."""
+        try:
+            await self.open()
+            await self.engine.run_for(duration_s, (lambda: on_tick(self)) if on_tick else None)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        await self.engine.stop()
+        if not self._closed:
+            self._closed = True
+            self.journal.close()
+
+    def stats(self) -> EngineStats:
+        return self.engine.stats()
+
+    def rows(self) -> Sequence[Sequence[str]]:
+        return self.spec.rows(self.strategy)
+
+    def last_block(self) -> int:
+        return max((p.block_number for p in self.states.pools.values()), default=0)
+
+    def executor_summaries(self) -> list[str]:
+        """One line per executor for the live view and the closing summary."""
+        lines = []
+        for ex in self.executors:
+            stats: Any = getattr(ex, "stats", None)
+            if isinstance(ex, AlertJournal):
+                lines.append(f"alerts journaled {ex.stats.recorded}")
+            elif stats is not None and hasattr(stats, "simulated"):
+                lines.append(f"simulated {stats.simulated}, sent {stats.sent}, stale {stats.stale}")
+        return lines
+
+    def recent(self) -> list[str]:
+        lines: list[str] = []
+        for ex in self.executors:
+            recent = getattr(getattr(ex, "stats", None), "recent", None)
+            if isinstance(recent, list):
+                lines += [str(r) for r in recent[-3:]]
+        return lines
