@@ -233,6 +233,31 @@ def open_market(
     return Market(rpc, chain_id, refs, PoolStates(load_pools(rpc, refs).values()))
 
 
+def pool_collector(
+    market: Market, ws_url: str | None, rpc_url: str, on_malformed: Callable[[LogEvent], None]
+) -> PoolStateCollector:
+    """The listener over the market's pools from the block after their load, feeding their models: every job
+    that trades on the Uniswap state starts from this one wiring."""
+    head = max(p.block_number for p in market.states.pools.values())
+    listener = ChainListener(
+        ws_url, rpc_url, [r.address for r in market.pool_refs], [list(TRACKED_TOPICS)], start_block=head + 1
+    )
+    reloader = PoolReloader(rpc_url, market.pool_refs)
+    return PoolStateCollector(listener, market.states, market.chain_id, reloader, on_malformed)
+
+
+async def check_websocket(url: str | None) -> None:
+    """A websocket the user named must answer at start-up (one error line); later drops are reconnected."""
+    if not url:
+        return
+    try:
+        ws = await WsRpc.connect(url, timeout=5.0)
+    except RpcConnectionError as exc:
+        reason = str(exc).removeprefix(f"{url}: ")
+        raise UserError(f"cannot connect to websocket {url}: {reason}") from None
+    await ws.close()
+
+
 class ArbWatcher:
     def __init__(self, config: WatchConfig, signer: LocalAccount) -> None:
         from web3 import HTTPProvider, Web3
@@ -254,21 +279,8 @@ class ArbWatcher:
                     f"(tokens: {', '.join(config.tokens)})"
                 )
         self.journal = Journal(config.journal_path)
-        head = max(p.block_number for p in self.states.pools.values())
-        self.listener = ChainListener(
-            config.ws_url,
-            config.rpc_url,
-            [r.address for r in self.pool_refs],
-            [list(TRACKED_TOPICS)],
-            start_block=head + 1,
-        )
-        self.collector = PoolStateCollector(
-            self.listener,
-            self.states,
-            self.chain_id,
-            PoolReloader(config.rpc_url, self.pool_refs),
-            self._malformed,
-        )
+        self.collector = pool_collector(market, config.ws_url, config.rpc_url, self._malformed)
+        self.listener = self.collector.listener
         self.strategy = AmmArbStrategy(self.states, config.params)
         w3 = Web3(HTTPProvider(config.rpc_url, request_kwargs={"timeout": 30}))
         client = ExecutorClient(w3, config.executor, signer)
@@ -310,14 +322,8 @@ class ArbWatcher:
         """The start-up checks that need the event loop: the websocket answers, the CEX has the symbols."""
         if self._opened:
             return
-        url = self.config.ws_url
-        if url and self.config.ws_required:
-            try:
-                ws = await WsRpc.connect(url, timeout=5.0)
-            except RpcConnectionError as exc:
-                reason = str(exc).removeprefix(f"{url}: ")
-                raise UserError(f"cannot connect to websocket {url}: {reason}") from None
-            await ws.close()
+        if self.config.ws_required:
+            await check_websocket(self.config.ws_url)
         if self.cex_feed is not None:
             await self.cex_feed.open()
         self._opened = True

@@ -11,17 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from defibots.chain.listener import ChainListener
 from defibots.chain.mempool import MempoolWatcher, bus_event
-from defibots.chain.pool_collector import PoolReloader, PoolStateCollector
-from defibots.chain.pool_sync import TRACKED_TOPICS
 from defibots.chain.router_calls import DecodeError
 from defibots.engine import Collector, Engine, EngineStats
 from defibots.errors import UserError
 from defibots.events import Event
 from defibots.execution.bundle_executor import BundleExecutor
 from defibots.execution.relay_client import RelayClient, RelayFanout
-from defibots.jobs.arb_watch import journal_bad_log, open_market
+from defibots.jobs.arb_watch import journal_bad_log, open_market, pool_collector
 from defibots.journal import ErrorRecord, Journal
 from defibots.strategies.amm_arb import ArbParams
 from defibots.strategies.backrun import BackrunStrategy, Head
@@ -88,20 +85,7 @@ class BackrunWatcher:
             gas_limit=int(block["gasLimit"], 16),
         )
         self.journal = Journal(config.journal_path)
-        listener = ChainListener(
-            config.ws_url,
-            config.rpc_url,
-            [r.address for r in self.pool_refs],
-            [list(TRACKED_TOPICS)],
-            start_block=loaded_at + 1,
-        )
-        self.pool_collector = PoolStateCollector(
-            listener,
-            self.states,
-            self.chain_id,
-            PoolReloader(config.rpc_url, self.pool_refs),
-            self._malformed,
-        )
+        self.pool_collector = pool_collector(market, config.ws_url, config.rpc_url, self._malformed)
         self.mempool = MempoolWatcher(
             config.ws_url,
             config.rpc_url,

@@ -23,14 +23,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel
 
 from defibots.chain.addresses import token
-from defibots.chain.async_rpc import RpcConnectionError, WsRpc
-from defibots.chain.listener import ChainListener
-from defibots.chain.pool_collector import PoolReloader, PoolStateCollector
-from defibots.chain.pool_sync import TRACKED_TOPICS
 from defibots.config import ArbSettings
 from defibots.engine import Action, Capability, Collector, Engine, EngineStats, Executor
 from defibots.errors import UserError
-from defibots.jobs.arb_watch import journal_bad_log, open_market
+from defibots.jobs.arb_watch import check_websocket, journal_bad_log, open_market, pool_collector
 from defibots.journal import ErrorRecord, Journal
 from defibots.strategies.registry import Alert, AnySpec, StrategyContext
 
@@ -137,15 +133,8 @@ class StrategyJob:
         )
         self.chain_id, self.states, self.pool_refs = market.chain_id, market.states, market.pool_refs
         self.journal = Journal(config.journal_path)
-        head = max(p.block_number for p in self.states.pools.values())
-        self.listener = ChainListener(
-            config.ws_url, config.rpc_url, [r.address for r in self.pool_refs], [list(TRACKED_TOPICS)],
-            start_block=head + 1,
-        )  # fmt: skip
-        collector = PoolStateCollector(
-            self.listener, self.states, self.chain_id, PoolReloader(config.rpc_url, self.pool_refs),
-            self._malformed,
-        )  # fmt: skip
+        collector = pool_collector(market, config.ws_url, config.rpc_url, self._malformed)
+        self.listener = collector.listener
         context = StrategyContext(self.chain_id, self.states, tuple(token(t).address for t in self.tokens))
         self.strategy = spec.build(context, settings)
         self.executors: list[Executor] = []
@@ -180,14 +169,8 @@ class StrategyJob:
         """The start-up check that needs the event loop: a websocket the user named must answer."""
         if self._opened:
             return
-        url = self.config.ws_url
-        if url and self.config.ws_required:
-            try:
-                ws = await WsRpc.connect(url, timeout=5.0)
-            except RpcConnectionError as exc:
-                reason = str(exc).removeprefix(f"{url}: ")
-                raise UserError(f"cannot connect to websocket {url}: {reason}") from None
-            await ws.close()
+        if self.config.ws_required:
+            await check_websocket(self.config.ws_url)
         self._opened = True
 
     async def run(
