@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -37,6 +38,38 @@ class CexSettings(BaseModel):
     taker_fee_bps: int = Field(default=10, ge=0, le=10_000)
 
 
+CHAIN_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+DEFAULT_CHAIN = "default"
+"""The name of the one chain the single-chain keys (rpc_url, ws_url, chain_id, relay_urls) describe."""
+
+
+def _check_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("http://", "https://", "ws://", "wss://")):
+        raise ValueError("must start with http(s):// or ws(s)://")
+    return value
+
+
+class ChainSettings(BaseModel):
+    """One `[chains.NAME]` section: where the chain is and which address book its contracts are in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rpc_url: str | None = None
+    ws_url: str | None = None
+    chain_id: int | None = Field(default=None, gt=0)
+    """The id the RPC must serve (checked at start); None accepts whatever it serves."""
+    relay_urls: list[str] = Field(default_factory=list)
+    address_book: str | None = None
+    """A book name from chain/addresses.py (e.g. "mainnet"); None picks the book of the served chain id."""
+    executor: str | None = None
+    """The executor contract on this chain (default: what `deploy executor` recorded for its chain id)."""
+
+    @field_validator("rpc_url", "ws_url")
+    @classmethod
+    def _url_scheme(cls, value: str | None) -> str | None:
+        return _check_url(value)
+
+
 class Settings(BaseSettings):
     """Everything a command may need; each field can be set in defibots.toml or as DEFIBOTS_<FIELD>."""
 
@@ -56,13 +89,33 @@ class Settings(BaseSettings):
     cex: CexSettings = Field(default_factory=CexSettings)
     strategies: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """`[strategies.NAME]` sections, raw: each registered strategy validates its own (see registry.py)."""
+    chains: dict[str, ChainSettings] = Field(default_factory=dict)
+    """`[chains.NAME]` sections; without any, the single-chain keys are one chain named "default"."""
 
     @field_validator("rpc_url", "ws_url")
     @classmethod
     def _url_scheme(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://", "ws://", "wss://")):
-            raise ValueError("must start with http(s):// or ws(s)://")
+        return _check_url(value)
+
+    @field_validator("chains")
+    @classmethod
+    def _chain_names(cls, value: dict[str, ChainSettings]) -> dict[str, ChainSettings]:
+        for name in value:
+            if not CHAIN_NAME.match(name):
+                raise ValueError(f"chain name {name!r} must be lowercase letters, digits, '_' or '-'")
+        ids = [c.chain_id for c in value.values() if c.chain_id is not None]
+        if len(ids) != len(set(ids)):
+            raise ValueError("two chains name the same chain_id")
         return value
+
+    def chain_sections(self) -> dict[str, ChainSettings]:
+        """The configured chains by name: the `[chains.*]` sections, else the shorthand as "default"."""
+        if self.chains:
+            return dict(self.chains)
+        shorthand = ChainSettings(
+            rpc_url=self.rpc_url, ws_url=self.ws_url, chain_id=self.chain_id, relay_urls=list(self.relay_urls)
+        )
+        return {DEFAULT_CHAIN: shorthand}
 
     @classmethod
     def settings_customise_sources(

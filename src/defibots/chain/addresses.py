@@ -55,8 +55,68 @@ UNISWAP_V3_POOL_INIT_CODE_HASH = bytes.fromhex(
 V3_FEE_TICK_SPACING: dict[int, int] = {100: 1, 500: 10, 3000: 60, 10000: 200}
 
 
+@dataclass(frozen=True)
+class AddressBook:
+    """One chain's tokens and Uniswap deployments. Every per-chain address lives in a book here, so a
+    strategy on several chains never mixes one chain's contracts into another's."""
+
+    name: str
+    tokens: dict[str, Token]
+    v2_factory: ChecksumAddress
+    v2_router02: ChecksumAddress
+    v3_factory: ChecksumAddress
+    v3_swap_router: ChecksumAddress
+    v3_swap_router02: ChecksumAddress
+    v3_quoter_v2: ChecksumAddress
+    v3_position_manager: ChecksumAddress
+
+    def token(self, symbol_or_address: str) -> Token:
+        """Look a token up by symbol or address; unknown ones are a user error in config."""
+        from defibots.errors import UserError
+
+        key = symbol_or_address.upper()
+        if key in self.tokens:
+            return self.tokens[key]
+        for t in self.tokens.values():
+            if t.address.lower() == symbol_or_address.lower():
+                return t
+        raise UserError(
+            f"unknown token {symbol_or_address!r} in the {self.name} address book "
+            f"(known: {', '.join(self.tokens)})"
+        )
+
+
+MAINNET_BOOK = AddressBook(
+    name="mainnet", tokens=TOKENS, v2_factory=UNISWAP_V2_FACTORY, v2_router02=UNISWAP_V2_ROUTER02,
+    v3_factory=UNISWAP_V3_FACTORY, v3_swap_router=UNISWAP_V3_SWAP_ROUTER,
+    v3_swap_router02=UNISWAP_V3_SWAP_ROUTER02, v3_quoter_v2=UNISWAP_V3_QUOTER_V2,
+    v3_position_manager=UNISWAP_V3_POSITION_MANAGER,
+)  # fmt: skip
+
+BOOKS: dict[str, AddressBook] = {MAINNET_BOOK.name: MAINNET_BOOK}
+"""Every address book, by name (what `address_book` in a `[chains.NAME]` section names)."""
+CHAIN_BOOKS: dict[int, str] = {MAINNET: "mainnet", DEVNET: "mainnet"}
+"""The book of each known chain id; the replica (31337) holds mainnet's contracts at mainnet's addresses."""
+
+
+def address_book(chain_id: int | None = None, name: str | None = None) -> AddressBook:
+    """The book named `name`, else the one of `chain_id`; neither known is one UserError line."""
+    from defibots.errors import UserError
+
+    if name is not None:
+        if name not in BOOKS:
+            raise UserError(f"unknown address book {name!r} (known: {', '.join(BOOKS)})")
+        return BOOKS[name]
+    if chain_id is not None and chain_id in CHAIN_BOOKS:
+        return BOOKS[CHAIN_BOOKS[chain_id]]
+    raise UserError(
+        f"no address book for chain {chain_id}: set address_book in its [chains.NAME] section "
+        f"(known: {', '.join(BOOKS)})"
+    )
+
+
 def token(symbol_or_address: str) -> Token:
-    """Look a token up by symbol or address; unknown ones are a user error in config."""
+    """Look a token up by symbol or address in the mainnet book; unknown ones are a user error in config."""
     from defibots.errors import UserError
 
     key = symbol_or_address.upper()

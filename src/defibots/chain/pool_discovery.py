@@ -29,20 +29,25 @@ class PoolRef:
 
 
 def discover_pools(
-    rpc: JsonRpc, tokens: Sequence[str], fees: Sequence[int] = tuple(V3_FEE_TICK_SPACING)
+    rpc: JsonRpc,
+    tokens: Sequence[str],
+    fees: Sequence[int] = tuple(V3_FEE_TICK_SPACING),
+    v2_factory: str = UNISWAP_V2_FACTORY,
+    v3_factory: str = UNISWAP_V3_FACTORY,
 ) -> list[PoolRef]:
-    """Every existing pair/pool between two of `tokens`: factory getPair / getPool, batched."""
+    """Every existing pair/pool between two of `tokens`: factory getPair / getPool, batched (the factories
+    of the chain's address book; mainnet's by default)."""
     pairs = [tuple(sorted((a, b), key=lambda t: int(t, 16))) for a, b in combinations(tokens, 2)]
     queries: list[tuple[str, str, str, int]] = []
     calls: list[tuple[str, list[object]]] = []
     for t0, t1 in pairs:
         queries.append(("v2", t0, t1, 3000))
         data = calldata("getPair(address,address)", t0, t1)
-        calls.append(("eth_call", [{"to": UNISWAP_V2_FACTORY, "data": data}, "latest"]))
+        calls.append(("eth_call", [{"to": v2_factory, "data": data}, "latest"]))
         for fee in fees:
             queries.append(("v3", t0, t1, fee))
             data = calldata("getPool(address,address,uint24)", t0, t1, fee)
-            calls.append(("eth_call", [{"to": UNISWAP_V3_FACTORY, "data": data}, "latest"]))
+            calls.append(("eth_call", [{"to": v3_factory, "data": data}, "latest"]))
     found: list[PoolRef] = []
     for (protocol, t0, t1, fee), raw in zip(queries, rpc.batch(calls), strict=True):
         address = "0x" + str(raw)[-40:] if isinstance(raw, str) and len(raw) >= 42 else ZERO

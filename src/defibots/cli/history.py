@@ -46,6 +46,7 @@ def history(
         trades = j.trades(limit=limit, chain_id=chain_id)
         totals = j.totals(chain_id=chain_id)
         strategies = j.strategy_totals(chain_id=chain_id)
+        counts = j.record_counts(chain_id=chain_id)
         several_chains = chain_id is None and len(j.chain_ids()) > 1
     on_chain = "" if chain_id is None else f" on chain {chain_id}"
     if not trades:
@@ -62,6 +63,11 @@ def history(
         console.print(table)
         for total in totals:
             console.print(totals_line(total))
+    if counts["opportunities"] or counts["simulations"]:
+        console.print(
+            f"recorded{on_chain}: {counts['opportunities']} opportunities, "
+            f"{counts['simulations']} simulations, {counts['sends']} sends"
+        )
     for s in strategies:
         amount = format_units(s.amount, s.token_decimals)
         console.print(f"strategy {s.strategy}: {s.entries} P&L entries, {amount} {s.token}")

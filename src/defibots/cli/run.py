@@ -13,11 +13,15 @@ from rich.console import Console, Group
 from rich.table import Table
 
 from defibots.cli.options import ConfigOpt, RpcOpt
+from defibots.config import DEFAULT_CHAIN
 from defibots.errors import UserError
 
 if TYPE_CHECKING:
-    from defibots.jobs.runner import StrategyJob
-    from defibots.strategies.registry import Registry
+    from eth_account.signers.local import LocalAccount
+
+    from defibots.config import Settings
+    from defibots.jobs.runner import JobConfig, StrategyJob
+    from defibots.strategies.registry import AnySpec, Registry
 
 console = Console()
 
@@ -83,11 +87,17 @@ def run(
     ] = None,
     keystore: Annotated[Path | None, typer.Option(help="Signer keystore (non-devnet chains).")] = None,
     key_env: Annotated[str | None, typer.Option(help="Env var holding the signer key.")] = None,
+    chain: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--chain", help="A [chains.NAME] to run on (repeatable; default: every configured chain)."
+        ),
+    ] = None,
 ) -> None:
-    """Run a registered strategy against the live market: its settings from [strategies.NAME]."""
+    """Run a registered strategy against the live market: its settings from [strategies.NAME], one job per
+    chain, all in one process and one journal."""
     from defibots.config import load_settings
-    from defibots.engine import Capability
-    from defibots.jobs.runner import JobConfig, StrategyJob, check_spec
+    from defibots.jobs.runner import StrategyJob, check_spec, run_jobs
     from defibots.strategies.registry import discover
 
     registry = discover()
@@ -102,52 +112,115 @@ def run(
     check_spec(spec)
     settings = load_settings(config)
     strategy_settings = spec.parse_settings(settings.strategies.get(name, {}))
-    from defibots.cli.endpoints import resolve_rpc, resolve_ws
-    from defibots.paths import state_dir
-
-    rpc_url = resolve_rpc(rpc, settings)
-    ws_endpoint = resolve_ws(ws, settings, rpc_url)
-    signer, executor_addr = None, None
-    if Capability.PUBLIC_TX in spec.executors:
-        from defibots.chain.rpc import JsonRpc
-        from defibots.cli.endpoints import executor_address
-        from defibots.execution.keys import key_choice, load_signer
-
-        chain_id = int(JsonRpc(rpc_url).call("eth_chainId"), 16)
-        executor_addr = executor_address(chain_id, executor)
-        keystore, key_env = key_choice(keystore, key_env, settings.keystore, settings.key_env)
-        signer = load_signer(chain_id, keystore, key_env)
-    job_config = JobConfig(
-        rpc_url=rpc_url,
-        ws_url=ws_endpoint.url if ws_endpoint else None,
-        journal_path=settings.journal_path or state_dir() / "journal.sqlite",
-        shadow=not execute,
-        expected_chain_id=settings.chain_id,
-        executor=executor_addr,
-        ws_required=ws_endpoint is not None and ws_endpoint.source != "devnet",
-    )
-    job = StrategyJob(spec, strategy_settings, job_config, signer)
+    sections = settings.chain_sections()
+    names = list(dict.fromkeys(chain or sections))
+    for chain_name in names:
+        if chain_name not in sections:
+            raise UserError(f"unknown chain {chain_name!r} (configured: {', '.join(sections)})")
+    if len(names) > 1:
+        for flag, value in (("--rpc", rpc), ("--ws", ws), ("--executor", executor)):
+            if value is not None:
+                raise UserError(
+                    f"{flag} names one chain's endpoint; with several chains set it per [chains.NAME]"
+                )
+    job_configs = [
+        chain_job_config(spec, settings, chain_name, rpc, ws, executor, keystore, key_env, not execute)
+        for chain_name in names
+    ]
+    rpcs = [c.rpc_url for c, _ in job_configs]
+    if len(set(rpcs)) != len(rpcs):
+        raise UserError(
+            f"chains {', '.join(names)} resolve to the same RPC; set rpc_url in each [chains.NAME]"
+        )
+    jobs: list[StrategyJob] = []
+    try:
+        for job_config, signer in job_configs:
+            jobs.append(StrategyJob(spec, strategy_settings, job_config, signer))
+    except BaseException:
+        for job in jobs:
+            job.journal.close()
+        raise
     mode = "EXECUTE" if execute else "shadow"
 
     async def session() -> None:
         from rich.live import Live
 
         try:
-            await job.open()
-            console.print(
-                f"running {spec.name} on chain {job.chain_id}, {len(job.states.pools)} pools ({mode}); "
-                "Ctrl-C stops"
-            )
-            with Live(render(job), console=console, refresh_per_second=4) as live:
-                await job.run(duration, on_tick=lambda j: live.update(render(j)))
-            console.print(render(job))
+            for job in jobs:
+                await job.open()
+                console.print(
+                    f"running {spec.name} on chain {job.chain_id}{chain_label(job)}, "
+                    f"{len(job.states.pools)} pools ({mode}); Ctrl-C stops"
+                )
+
+            def view() -> Group:
+                return Group(*(render(j) for j in jobs))
+
+            with Live(view(), console=console, refresh_per_second=4) as live:
+                await run_jobs(jobs, duration, on_tick=lambda _job: live.update(view()))
+            console.print(view())
         finally:
-            await job.close()
+            for job in jobs:
+                await job.close()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(session())
-    stats = job.stats()
-    console.print(
-        f"done: {stats.events_total} events, {stats.actions_total} actions; "
-        + "; ".join(job.executor_summaries())
+    for job in jobs:
+        stats = job.stats()
+        console.print(
+            f"done{chain_label(job)}: {stats.events_total} events, {stats.actions_total} actions; "
+            + "; ".join(job.executor_summaries())
+        )
+
+
+def chain_label(job: StrategyJob) -> str:
+    name = job.config.chain_name
+    return f" ({name})" if name and name != DEFAULT_CHAIN else ""
+
+
+def chain_job_config(
+    spec: AnySpec,
+    settings: Settings,
+    chain_name: str,
+    rpc: str | None,
+    ws: str | None,
+    executor: str | None,
+    keystore: Path | None,
+    key_env: str | None,
+    shadow: bool,
+) -> tuple[JobConfig, LocalAccount | None]:
+    """One chain's job config: its section's endpoints in the usual order (flag, then config, then the
+    running devnet; endpoints.py), its executor contract and signer when the strategy sends."""
+    from defibots.cli.endpoints import executor_address, resolve_rpc, resolve_ws
+    from defibots.engine import Capability
+    from defibots.jobs.runner import JobConfig
+    from defibots.paths import state_dir
+
+    section = settings.chain_sections()[chain_name]
+    # The chain's own section in the places the endpoint order reads: the same order for every chain.
+    view = settings.model_copy(
+        update={"rpc_url": section.rpc_url, "ws_url": section.ws_url, "chain_id": section.chain_id}
     )
+    rpc_url = resolve_rpc(rpc, view)
+    ws_endpoint = resolve_ws(ws, view, rpc_url)
+    signer, executor_addr = None, None
+    if Capability.PUBLIC_TX in spec.executors:
+        from defibots.chain.rpc import JsonRpc
+        from defibots.execution.keys import key_choice, load_signer
+
+        chain_id = int(JsonRpc(rpc_url).call("eth_chainId"), 16)
+        executor_addr = executor_address(chain_id, executor or section.executor)
+        keystore, key_env = key_choice(keystore, key_env, settings.keystore, settings.key_env)
+        signer = load_signer(chain_id, keystore, key_env)
+    job_config = JobConfig(
+        rpc_url=rpc_url,
+        ws_url=ws_endpoint.url if ws_endpoint else None,
+        journal_path=settings.journal_path or state_dir() / "journal.sqlite",
+        shadow=shadow,
+        expected_chain_id=section.chain_id,
+        executor=executor_addr,
+        ws_required=ws_endpoint is not None and ws_endpoint.source != "devnet",
+        address_book=section.address_book,
+        chain_name=chain_name,
+    )
+    return job_config, signer

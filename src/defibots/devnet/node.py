@@ -41,6 +41,8 @@ class DevnetOptions:
     replica: bool = True
     use_cache: bool = True
     accounts: int = 10
+    chain_id: int | None = None
+    """anvil's --chain-id (default 31337); the replica's state cache holds no chain id: any id restores it."""
 
 
 class Devnet:
@@ -61,7 +63,7 @@ class Devnet:
         progress: Callable[[str], None] | None = None,
     ) -> Devnet:
         opts = options or DevnetOptions()
-        base = AnvilConfig(host=opts.host, port=opts.port, accounts=opts.accounts)
+        base = AnvilConfig(host=opts.host, port=opts.port, accounts=opts.accounts, chain_id=opts.chain_id)
         if opts.fork_url:
             _check_fork_url(opts.fork_url)
             cfg = _with(base, fork_url=opts.fork_url, fork_block=opts.fork_block, block_time=opts.block_time)

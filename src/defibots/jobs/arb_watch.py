@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from defibots.actions import Opportunity
-from defibots.chain.addresses import TOKENS, token
+from defibots.chain.addresses import MAINNET_BOOK, TOKENS, AddressBook
 from defibots.chain.async_rpc import RpcConnectionError, WsRpc
 from defibots.chain.listener import ChainListener
 from defibots.chain.pool_collector import PoolReloader, PoolStateCollector
@@ -216,18 +216,23 @@ class Market:
 
 
 def open_market(
-    rpc_url: str, executor: str | None, tokens: tuple[str, ...], expected_chain_id: int | None
+    rpc_url: str,
+    executor: str | None,
+    tokens: tuple[str, ...],
+    expected_chain_id: int | None,
+    book: Callable[[int], AddressBook] = lambda _chain_id: MAINNET_BOOK,
 ) -> Market:
     """Check chain id and executor (None: a job that sends nothing needs none), discover the pools among
-    `tokens`, load them; UserError otherwise."""
-    addresses = [token(t).address for t in tokens]
+    `tokens` in the served chain's address book (`book`: chain id -> book), load them; UserError otherwise."""
     rpc = JsonRpc(rpc_url)
     chain_id = int(rpc.call("eth_chainId"), 16)
     if expected_chain_id is not None and chain_id != expected_chain_id:
         raise UserError(f"RPC {rpc_url} serves chain {chain_id}, but the config expects {expected_chain_id}")
+    chain_book = book(chain_id)
+    addresses = [chain_book.token(t).address for t in tokens]
     if executor is not None and len(rpc.call("eth_getCode", executor, "latest")) <= 2:
         raise UserError(f"no executor contract at {executor} (run `defibots deploy executor`)")
-    refs = discover_pools(rpc, addresses)
+    refs = discover_pools(rpc, addresses, v2_factory=chain_book.v2_factory, v3_factory=chain_book.v3_factory)
     if not refs:
         raise UserError(f"no Uniswap pools found among {', '.join(tokens)} on chain {chain_id}")
     return Market(rpc, chain_id, refs, PoolStates(load_pools(rpc, refs).values()))

@@ -13,6 +13,7 @@ executor contract, a refused websocket) is a UserError before the engine starts.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
-from defibots.chain.addresses import token
+from defibots.chain.addresses import address_book, token
 from defibots.config import ArbSettings
 from defibots.engine import Action, Capability, Collector, Engine, EngineStats, Executor
 from defibots.errors import UserError
@@ -52,6 +53,11 @@ class JobConfig:
     """The executor contract; only a strategy with PUBLIC_TX actions needs one."""
     ws_required: bool = True
     """A websocket the user named must answer at start; False lets the devnet's fall back to polling."""
+    address_book: str | None = None
+    """The chain's address book by name; None: the book of the chain id the RPC serves (an unknown id is
+    a UserError, so a strategy never trades one chain's tokens at another chain's addresses)."""
+    chain_name: str | None = None
+    """The `[chains.NAME]` section this job runs (for the live view); None for a job built by hand."""
 
 
 def check_spec(spec: AnySpec) -> None:
@@ -129,13 +135,16 @@ class StrategyJob:
             )
         self.tokens = spec_tokens(settings)
         market = open_market(
-            config.rpc_url, config.executor if needs_tx else None, self.tokens, config.expected_chain_id
-        )
+            config.rpc_url, config.executor if needs_tx else None, self.tokens, config.expected_chain_id,
+            book=lambda chain_id: address_book(chain_id, config.address_book),
+        )  # fmt: skip
         self.chain_id, self.states, self.pool_refs = market.chain_id, market.states, market.pool_refs
+        self.book = address_book(self.chain_id, config.address_book)
         self.journal = Journal(config.journal_path)
         collector = pool_collector(market, config.ws_url, config.rpc_url, self._malformed)
         self.listener = collector.listener
-        context = StrategyContext(self.chain_id, self.states, tuple(token(t).address for t in self.tokens))
+        addresses = tuple(self.book.token(t).address for t in self.tokens)
+        context = StrategyContext(self.chain_id, self.states, addresses)
         self.strategy = spec.build(context, settings)
         self.executors: list[Executor] = []
         for capability in spec.executors:
@@ -216,3 +225,24 @@ class StrategyJob:
             if isinstance(recent, list):
                 lines += [str(r) for r in recent[-3:]]
         return lines
+
+
+async def run_jobs(
+    jobs: Sequence[StrategyJob],
+    duration_s: float | None = None,
+    on_tick: Callable[[StrategyJob], None] | None = None,
+) -> None:
+    """Several jobs (one per chain) in one event loop: all open before any runs, and the first fatal error
+    stops the others (TaskGroup cancels them), re-raised alone so a UserError stays one line. Every job is
+    closed however the run ends."""
+    try:
+        for job in jobs:
+            await job.open()
+        async with asyncio.TaskGroup() as group:
+            for job in jobs:
+                group.create_task(job.run(duration_s, on_tick))
+    except ExceptionGroup as errors:
+        raise errors.exceptions[0] from None
+    finally:
+        for job in jobs:
+            await job.close()

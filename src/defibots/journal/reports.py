@@ -50,6 +50,15 @@ class Reports:
         """The chains the journal has sends on, ascending (`history` shows a chain column if several)."""
         return [r[0] for r in self.conn.execute("SELECT DISTINCT chain_id FROM sends ORDER BY chain_id")]
 
+    def record_counts(self, chain_id: int | None = None) -> dict[str, int]:
+        """How many opportunities, simulations and sends the journal holds (on one chain, or all): what
+        `history` shows of a shadow run, which decides and simulates but trades nothing."""
+        counts: dict[str, int] = {}
+        for table in ("opportunities", "simulations", "sends"):
+            sql = f"SELECT COUNT(*) FROM {table}" + (" WHERE chain_id = ?" if chain_id is not None else "")
+            counts[table] = int(self.conn.execute(sql, () if chain_id is None else (chain_id,)).fetchone()[0])
+        return counts
+
     def opportunities(self, limit: int = 100, chain_id: int | None = None) -> list[Opportunity]:
         rows = self._select("opportunities", limit, chain_id)
         return [
