@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from eth_abi import decode as abi_decode
+from eth_account.signers.local import LocalAccount
 from typer.testing import CliRunner
 
 from defibots.actions import ExecutorTxAction, Opportunity
@@ -75,6 +76,19 @@ def deploy(devnet: Devnet) -> ExecutorClient:
     owner, bot = devnet.accounts[0], devnet.accounts[1]
     deployed, _ = ExecutorClient.deploy(devnet.w3, owner, owner.address, [bot.address])
     return ExecutorClient(devnet.w3, deployed.address, bot)
+
+
+def rival_and_gap(devnet: Devnet) -> tuple[ExecutorClient, LocalAccount, ExecutorClient, Opportunity]:
+    """Our executor, a rival searcher's, and the best opportunity of a freshly opened gap; automine is then
+    off, so what is sent next waits in the pool in the order sent."""
+    devnet.rpc("evm_setAutomine", True)
+    client = deploy(devnet)
+    rival_owner = devnet.accounts[3]
+    rival, _ = ExecutorClient.deploy(devnet.w3, rival_owner, rival_owner.address)
+    open_gap(devnet)
+    opp = opportunities(devnet, load_states(devnet))[0]
+    devnet.rpc("evm_setAutomine", False)
+    return client, rival_owner, rival, opp
 
 
 def sent_route(devnet: Devnet, tx_hash: str) -> Route:
@@ -157,13 +171,7 @@ def test_on_chain_revert_has_a_receipt_and_its_gas_loss_in_history(
     no_automine: Devnet, tmp_path: Path
 ) -> None:
     devnet = no_automine
-    devnet.rpc("evm_setAutomine", True)
-    client = deploy(devnet)
-    rival_owner = devnet.accounts[3]
-    rival, _ = ExecutorClient.deploy(devnet.w3, rival_owner, rival_owner.address)
-    open_gap(devnet)
-    opp = opportunities(devnet, load_states(devnet))[0]
-    devnet.rpc("evm_setAutomine", False)
+    client, rival_owner, rival, opp = rival_and_gap(devnet)
     # another searcher's copy of the same trade reaches the pool first (the devnet orders FIFO)
     rival_tx = rival.build_execute(route_for(opp, 1), gas=600_000, max_priority_fee_per_gas=TIP)
     devnet.w3.eth.send_raw_transaction(rival_owner.sign_transaction(rival_tx).raw_transaction)  # type: ignore[arg-type]
@@ -286,13 +294,7 @@ def test_stuck_tx_whose_trade_is_gone_is_cancelled_and_its_gas_journaled(
     no_automine: Devnet, tmp_path: Path
 ) -> None:
     devnet = no_automine
-    devnet.rpc("evm_setAutomine", True)
-    client = deploy(devnet)
-    rival_owner = devnet.accounts[3]
-    rival, _ = ExecutorClient.deploy(devnet.w3, rival_owner, rival_owner.address)
-    open_gap(devnet)
-    opp = opportunities(devnet, load_states(devnet))[0]
-    devnet.rpc("evm_setAutomine", False)
+    client, rival_owner, rival, opp = rival_and_gap(devnet)
     bot = devnet.accounts[1].address
 
     async def scenario() -> None:

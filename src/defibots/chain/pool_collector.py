@@ -17,7 +17,7 @@ from defibots.chain.events import NewBlock, PoolsUpdated
 from defibots.chain.listener import BlockHeader, ChainListener, LogEvent, Reorg
 from defibots.chain.pool_discovery import PoolRef
 from defibots.chain.pool_loader import load_v2_pairs_async, load_v3_pools_async
-from defibots.chain.pool_sync import PoolModel, PoolStates, v2_from_snapshot, v3_from_snapshot
+from defibots.chain.pool_sync import PoolModel, PoolStates, pool_models
 from defibots.engine import Collector
 from defibots.events import Event, Stamps
 
@@ -49,9 +49,7 @@ class PoolReloader:
             )
             v2 = [r.address for r in self.refs if r.protocol == "v2"]
             v2_snapshots = await load_v2_pairs_async(rpc, v2, block)
-        models: dict[str, PoolModel] = {s.address: v3_from_snapshot(s) for s in v3_snapshots}
-        models.update({s.address: v2_from_snapshot(s) for s in v2_snapshots})
-        return models
+        return pool_models(v3_snapshots, v2_snapshots)
 
 
 class PoolStateCollector(Collector):

@@ -82,6 +82,13 @@ def v3_from_snapshot(s: V3PoolSnapshot) -> UniswapV3Pool:
     )  # fmt: skip
 
 
+def pool_models(v3: Iterable[V3PoolSnapshot], v2: Iterable[V2PairSnapshot]) -> dict[str, PoolModel]:
+    """Models by address from one load's snapshots (the blocking and the async loader share this)."""
+    models: dict[str, PoolModel] = {s.address: v3_from_snapshot(s) for s in v3}
+    models.update({s.address: v2_from_snapshot(s) for s in v2})
+    return models
+
+
 def apply_log(pool: PoolModel, log: PoolLog) -> PoolModel:
     """The pool state after `log`; raises ValueError for a stale update, MalformedLog for bad data."""
     topic0 = log.topics[0] if log.topics else ""

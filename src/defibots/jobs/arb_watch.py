@@ -24,11 +24,12 @@ from defibots.chain.listener import ChainListener
 from defibots.chain.pool_collector import PoolReloader, PoolStateCollector
 from defibots.chain.pool_discovery import PoolRef, discover_pools
 from defibots.chain.pool_loader import load_v2_pairs, load_v3_pools
-from defibots.chain.pool_sync import TRACKED_TOPICS, PoolModel, PoolStates, v2_from_snapshot, v3_from_snapshot
+from defibots.chain.pool_sync import TRACKED_TOPICS, PoolModel, PoolStates, pool_models
 from defibots.chain.rpc import JsonRpc
-from defibots.engine import Action, Capability, Collector, Engine, EngineStats, Executor, Strategy
+from defibots.engine import Action, Capability, Collector, Engine, Executor, Strategy
 from defibots.errors import UserError
 from defibots.execution.public_tx import PublicTxExecutor
+from defibots.jobs.engine_job import EngineJob
 from defibots.journal import CexSignal as CexSignalRecord
 from defibots.journal import ErrorRecord, Journal
 from defibots.strategies.amm_arb import AmmArbStrategy, ArbParams
@@ -196,13 +197,11 @@ def load_pools(rpc: JsonRpc, refs: list[PoolRef]) -> dict[str, PoolModel]:
     """Current models of the given pools, all read at one block."""
     block = int(rpc.call("eth_blockNumber"), 16)
     v3 = [r for r in refs if r.protocol == "v3"]
-    models: dict[str, PoolModel] = {
-        s.address: v3_from_snapshot(s)
-        for s in load_v3_pools(rpc, [r.address for r in v3], [r.tick_spacing for r in v3], block)
-    }
     v2 = [r.address for r in refs if r.protocol == "v2"]
-    models.update({s.address: v2_from_snapshot(s) for s in load_v2_pairs(rpc, v2, block)})
-    return models
+    return pool_models(
+        load_v3_pools(rpc, [r.address for r in v3], [r.tick_spacing for r in v3], block),
+        load_v2_pairs(rpc, v2, block),
+    )
 
 
 @dataclass
@@ -263,7 +262,7 @@ async def check_websocket(url: str | None) -> None:
     await ws.close()
 
 
-class ArbWatcher:
+class ArbWatcher(EngineJob):
     def __init__(self, config: WatchConfig, signer: LocalAccount) -> None:
         from web3 import HTTPProvider, Web3
 
@@ -316,42 +315,17 @@ class ArbWatcher:
             strategies.append(self.cex_strategy)
             executors.append(self.cex_journal)
         self.engine = Engine(collectors, strategies, executors)
-        self._opened = False
-        self._closed = False
         self.started = time.monotonic()
 
     def _malformed(self, log: LogEvent) -> None:
         journal_bad_log(self.journal, self.chain_id, log)
 
-    async def open(self) -> None:
+    async def checks(self) -> None:
         """The start-up checks that need the event loop: the websocket answers, the CEX has the symbols."""
-        if self._opened:
-            return
         if self.config.ws_required:
             await check_websocket(self.config.ws_url)
         if self.cex_feed is not None:
             await self.cex_feed.open()
-        self._opened = True
-
-    async def run(
-        self, duration_s: float | None = None, on_tick: Callable[[ArbWatcher], None] | None = None
-    ) -> None:
-        """Run until `duration_s` passes (forever if None), Ctrl-C or a fatal error; always stops cleanly."""
-        try:
-            await self.open()
-            await self.engine.run_for(duration_s, (lambda: on_tick(self)) if on_tick else None)
-        finally:
-            await self.close()
-
-    async def close(self) -> None:
-        """Stop the engine (closing the listener and the CEX feed) and the journal; safe to call twice."""
-        await self.engine.stop()
-        if not self._closed:
-            self._closed = True
-            self.journal.close()
-
-    def stats(self) -> EngineStats:
-        return self.engine.stats()
 
     def best(self, n: int = 5) -> list[Opportunity]:
         return self.strategy.ranked[:n]

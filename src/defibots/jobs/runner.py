@@ -25,9 +25,10 @@ from pydantic import BaseModel
 
 from defibots.chain.addresses import address_book, token
 from defibots.config import ArbSettings
-from defibots.engine import Action, Capability, Collector, Engine, EngineStats, Executor
+from defibots.engine import Action, Capability, Collector, Engine, Executor
 from defibots.errors import UserError
 from defibots.jobs.arb_watch import check_websocket, journal_bad_log, open_market, pool_collector
+from defibots.jobs.engine_job import EngineJob
 from defibots.journal import ErrorRecord, Journal
 from defibots.strategies.registry import Alert, AnySpec, StrategyContext
 
@@ -120,7 +121,7 @@ class AlertJournal(Executor):
         self.stats.recent = [*self.stats.recent[-9:], action.message]
 
 
-class StrategyJob:
+class StrategyJob(EngineJob):
     """One strategy, its state sources and executors, wired to an engine; `run()` it, then read `stats()`."""
 
     def __init__(
@@ -155,8 +156,6 @@ class StrategyJob:
                 self.executors.append(self._public_tx(config.executor, signer))
         collectors: list[Collector] = [collector]
         self.engine = Engine(collectors, [self.strategy], self.executors)
-        self._opened = False
-        self._closed = False
         self.started = time.monotonic()
 
     def _public_tx(self, executor: str, signer: LocalAccount) -> Executor:
@@ -174,32 +173,10 @@ class StrategyJob:
     def _malformed(self, log: LogEvent) -> None:
         journal_bad_log(self.journal, self.chain_id, log)
 
-    async def open(self) -> None:
+    async def checks(self) -> None:
         """The start-up check that needs the event loop: a websocket the user named must answer."""
-        if self._opened:
-            return
         if self.config.ws_required:
             await check_websocket(self.config.ws_url)
-        self._opened = True
-
-    async def run(
-        self, duration_s: float | None = None, on_tick: Callable[[StrategyJob], None] | None = None
-    ) -> None:
-        """Run until `duration_s` passes (forever if None), Ctrl-C or a fatal error; always stops cleanly."""
-        try:
-            await self.open()
-            await self.engine.run_for(duration_s, (lambda: on_tick(self)) if on_tick else None)
-        finally:
-            await self.close()
-
-    async def close(self) -> None:
-        await self.engine.stop()
-        if not self._closed:
-            self._closed = True
-            self.journal.close()
-
-    def stats(self) -> EngineStats:
-        return self.engine.stats()
 
     def rows(self) -> Sequence[Sequence[str]]:
         return self.spec.rows(self.strategy)
