@@ -23,13 +23,13 @@ from defibots.actions import ExecutorTxAction, Opportunity
 from defibots.chain.addresses import TOKENS
 from defibots.chain.calldata import calldata
 from defibots.chain.pool_discovery import discover_pools
-from defibots.chain.pool_sync import PoolStates
 from defibots.chain.rpc import JsonRpc
 from defibots.devnet.node import Devnet, DevnetOptions
 from defibots.execution.executor_client import ExecutorClient
 from defibots.execution.public_tx import PublicTxExecutor
 from defibots.jobs.arb_watch import load_pools
 from defibots.journal import Journal
+from defibots.state.uniswap import pool_market, uniswap
 from defibots.strategies.amm_arb import ArbFinder, ArbParams
 
 WETH, USDC = TOKENS["WETH"].address, TOKENS["USDC"].address
@@ -47,8 +47,8 @@ def opportunity(devnet: Devnet) -> Opportunity:
     )  # fmt: skip
     devnet.w3.eth.send_transaction({"from": trader, "to": V2_ROUTER, "data": swap})  # type: ignore[typeddict-item]
     rpc = JsonRpc(devnet.http_url)
-    states = PoolStates(load_pools(rpc, discover_pools(rpc, [WETH, USDC])).values())
-    (opp, *_) = ArbFinder(states.pools, ArbParams(base_token=WETH, max_hops=2)).evaluate_all()
+    states = pool_market(load_pools(rpc, discover_pools(rpc, [WETH, USDC])).values())
+    (opp, *_) = ArbFinder(uniswap(states).pools, ArbParams(base_token=WETH, max_hops=2)).evaluate_all()
     head = devnet.w3.eth.get_block("latest")
     tip = 10**9
     cap = 2 * int(head["baseFeePerGas"]) + tip

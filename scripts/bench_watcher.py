@@ -1,8 +1,8 @@
 """Watcher hot path: a pool log's arrival -> models updated -> affected cycles re-priced -> ranked list.
 
 1,100 synthetic pools (V2 and V3 around a WETH hub plus cross pairs), ~5,400 cycles. Each sample applies
-one real-shaped Sync or V3 Swap log through PoolStates and AmmArbStrategy, as the engine does. Also
-measures mempool decoding throughput. Prints numbers; asserts nothing.
+one real-shaped Sync or V3 Swap log through the market-state store and AmmArbStrategy, as the engine
+does. Also measures mempool decoding throughput. Prints numbers; asserts nothing.
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from eth_utils import keccak, to_checksum_address
 
 from defibots.chain.addresses import TOKENS
-from defibots.chain.events import PoolsUpdated
-from defibots.chain.pool_sync import SWAP_V3, SYNC, PoolModel, PoolStates
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
 from defibots.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
+from defibots.state.uniswap import SWAP_V3, SYNC, PoolModel, pool_market, uniswap
 from defibots.strategies.amm_arb import AmmArbStrategy, ArbParams
 
 N_TOKENS = 300
@@ -113,21 +112,20 @@ def nudge(pool: PoolModel, rng: random.Random, block: int) -> Log:
 async def bench_hot_path() -> None:
     rng = random.Random(1)
     weth, pools = market(rng)
-    states = PoolStates(pools)
+    states = pool_market(pools)
     strategy = AmmArbStrategy(states, ArbParams(base_token=weth, priority_fee=10**9))
     await strategy.sync_state()
-    addresses = list(states.pools)
+    tracked = uniswap(states).pools
+    addresses = list(tracked)
     samples: list[int] = []
     for i in range(SAMPLES):
-        pool = states.pools[rng.choice(addresses)]
-        log = nudge(pool, rng, 2 + i)
+        log = nudge(tracked[rng.choice(addresses)], rng, 2 + i)
         start = time.perf_counter_ns()
-        new = states.apply(log)
-        assert new is not None
-        await strategy.process_event(PoolsUpdated(1, log.block_number, (new.address,)))
+        for event in states.events(1, log.block_number, states.apply(log)):
+            await strategy.process_event(event)
         samples.append(time.perf_counter_ns() - start)
     samples.sort()
-    print(f"pools {len(states.pools)}, cycles {len(strategy.finder.cycles)}, samples {SAMPLES}")
+    print(f"pools {len(tracked)}, cycles {len(strategy.finder.cycles)}, samples {SAMPLES}")
     p50, p99 = samples[len(samples) // 2], samples[int(len(samples) * 0.99)]
     print(f"log -> ranked opportunities: p50 {p50 / 1e6:.3f} ms, p99 {p99 / 1e6:.3f} ms, "
           f"mean {statistics.fmean(samples) / 1e6:.3f} ms")  # fmt: skip

@@ -12,10 +12,8 @@ from eth_utils import to_checksum_address
 
 from defibots.chain.addresses import TOKENS
 from defibots.chain.calldata import calldata
-from defibots.chain.events import PoolsUpdated
 from defibots.chain.listener import BlockHeader, LogEvent
-from defibots.chain.pool_collector import PoolStateCollector
-from defibots.chain.pool_sync import SWAP_V3, SYNC, PoolStates
+from defibots.chain.state_collector import StateCollector
 from defibots.devnet.node import Devnet
 from defibots.devnet.noise import MarketNoise
 from defibots.engine import Action, Engine, Strategy
@@ -24,6 +22,7 @@ from defibots.execution.executor_client import ExecutorClient
 from defibots.jobs.arb_watch import ArbWatcher, WatchConfig, journal_bad_log
 from defibots.journal import Journal
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
+from defibots.state.uniswap import SWAP_V3, SYNC, PoolsUpdated, pool_market, uniswap
 from defibots.strategies.amm_arb import ArbParams
 
 WETH, USDC = TOKENS["WETH"].address, TOKENS["USDC"].address
@@ -224,7 +223,7 @@ async def test_malformed_logs_are_counted_and_journaled_and_the_next_log_still_a
     tmp_path: Path,
 ) -> None:
     pair = UniswapV2Pair("0x" + "0a" * 20, WETH, USDC, 10 * 10**18, 30_000 * 10**6, block_number=9)
-    states = PoolStates([pair])
+    states = pool_market([pair])
     good = (11 * 10**18).to_bytes(32, "big") + (27_000 * 10**6).to_bytes(32, "big")
     script = [
         BlockHeader(10, "0x" + "10" * 32, "0x" + "09" * 32, 1_700_000_000, 7),
@@ -233,11 +232,11 @@ async def test_malformed_logs_are_counted_and_journaled_and_the_next_log_still_a
         _log(pair.address, (SYNC,), good, 10, 2),
     ]
     with Journal(tmp_path / "journal.sqlite") as journal:
-        collector = PoolStateCollector(
+        collector = StateCollector(
             ScriptedListener(script),  # type: ignore[arg-type]
             states,
             31337,
-            lambda: {},
+            {},
             lambda log: journal_bad_log(journal, 31337, log),
         )
         seen = Seen()
@@ -254,14 +253,14 @@ async def test_malformed_logs_are_counted_and_journaled_and_the_next_log_still_a
     ] * 2
     assert {e.payload for e in errors} == {good[:40].hex(), (b"\x00" * 160).hex()}
     assert all(e.message == f"malformed log from {to_checksum_address(pair.address)}" for e in errors)
-    after = states.pools[pair.address]
+    after = uniswap(states).pools[pair.address]
     assert isinstance(after, UniswapV2Pair)
     assert (after.reserve0, after.reserve1, after.block_number, after.log_index) == (
         11 * 10**18, 27_000 * 10**6, 10, 2
     )  # fmt: skip
     updates = [e for e in seen.events if isinstance(e, PoolsUpdated)]
     assert [(u.block_number, u.pools) for u in updates] == [(10, (pair.address,))]
-    assert engine.stats().collector_restarts == {"PoolStateCollector": 0}
+    assert engine.stats().collector_restarts == {"StateCollector": 0}
 
 
 def test_the_live_view_and_demo_summary_show_a_usdc_base_in_usdc(devnet: Devnet, tmp_path: Path) -> None:

@@ -24,7 +24,6 @@ from defibots.chain.addresses import TOKENS, UNISWAP_V2_ROUTER02
 from defibots.chain.calldata import calldata
 from defibots.chain.mempool import bus_event, rebuild_raw_transaction
 from defibots.chain.pool_discovery import discover_pools
-from defibots.chain.pool_sync import PoolStates
 from defibots.chain.router_calls import RouterCallDecoder
 from defibots.chain.rpc import JsonRpc
 from defibots.devnet.anvil import AnvilConfig, AnvilNode, rpc_call
@@ -39,6 +38,7 @@ from defibots.execution.simulation import BUILDER_COINBASE
 from defibots.jobs.arb_watch import load_pools
 from defibots.jobs.backrun_watch import BackrunConfig, BackrunWatcher
 from defibots.journal import Journal
+from defibots.state.uniswap import pool_market
 from defibots.strategies.amm_arb import ArbParams
 from defibots.strategies.backrun import BackrunStrategy, Head
 
@@ -180,7 +180,7 @@ def test_nothing_is_sent_unless_the_simulation_matches_the_prediction(
     noise = MarketNoise(url, [user], seed=4)
     noise.approve_routers()
     rpc = JsonRpc(url)
-    states = PoolStates(load_pools(rpc, discover_pools(rpc, [WETH, USDC])).values())
+    states = pool_market(load_pools(rpc, discover_pools(rpc, [WETH, USDC])).values())
     latest = call(url, "eth_getBlockByNumber", "latest", False)
     number, base_fee, used, limit = (
         int(latest[k], 16) for k in ("number", "baseFeePerGas", "gasUsed", "gasLimit")

@@ -21,7 +21,6 @@ from web3 import HTTPProvider, Web3
 from defibots.chain.addresses import TOKENS
 from defibots.chain.async_rpc import Backoff
 from defibots.chain.listener import BlockHeader, ChainEvent, ChainListener, LogEvent, Reorg
-from defibots.chain.pool_sync import TRACKED_TOPICS
 from defibots.chain.rpc import JsonRpc
 from defibots.devnet.anvil import AnvilConfig, AnvilNode, free_port
 from defibots.devnet.node import dev_accounts
@@ -30,6 +29,7 @@ from defibots.devnet.replica import cache_path, seeded_pools
 from defibots.execution.executor_client import ExecutorClient
 from defibots.jobs.arb_watch import ArbWatcher, WatchConfig, load_pools
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
+from defibots.state.uniswap import TRACKED_TOPICS
 from defibots.strategies.amm_arb import ArbParams
 
 SYMBOLS = ("WETH", "USDC", "USDT")
@@ -113,7 +113,7 @@ def model_mismatches(watcher: ArbWatcher) -> list[str]:
     fresh = load_pools(watcher.rpc, watcher.pool_refs)
     bad = []
     for address, chain in fresh.items():
-        synced = watcher.states.pools[address]
+        synced = watcher.pools.pools[address]
         if isinstance(chain, UniswapV3Pool):
             assert isinstance(synced, UniswapV3Pool)
             same = (synced.sqrt_price_x96, synced.tick, synced.liquidity, dict(synced.ticks)) == (
@@ -208,7 +208,7 @@ async def _scenario(node: Node, tmp_path: Path) -> None:
         assert [recorder.hashes[n] for n in range(start, last + 1)] == chain
         assert recorder.duplicates == 0 and recorder.reorgs == []
         seen_again = [x for x in logs if x[0] < first]
-        stats = watcher.states.stats
+        stats = watcher.state.stats
         assert (stats.applied, stats.stale, stats.malformed) == (
             len(logs) - len(seen_again),
             len(seen_again),
@@ -309,7 +309,7 @@ async def _http_scenario(node: Node, tmp_path: Path) -> None:
         assert [recorder.hashes[n] for n in range(start, last + 1)] == chain
         assert recorder.duplicates == 0 and recorder.reorgs == []
         seen_again = [x for x in logs if x[0] < first]
-        stats = watcher.states.stats
+        stats = watcher.state.stats
         assert (stats.applied, stats.stale, stats.malformed) == (
             len(logs) - len(seen_again),
             len(seen_again),

@@ -419,13 +419,18 @@ class Engine:
         """Engine tasks still running (empty after a clean stop)."""
         return [t for t in self._collector_tasks + self._worker_tasks if not t.done()]
 
-    async def wait_idle(self) -> None:
-        """Wait until every collector has finished and every queued event and action was handled."""
-        await self.wait_collectors()
+    async def settled(self) -> None:
+        """Wait until every event queued so far, and every action it led to, was handled (collectors keep
+        running): what a lock-step replay waits for between blocks."""
         for queue in self.event_queues:
             await queue.join()
         for aqueue in self.action_queues:
             await aqueue.join()
+
+    async def wait_idle(self) -> None:
+        """Wait until every collector has finished and every queued event and action was handled."""
+        await self.wait_collectors()
+        await self.settled()
         if self._fatal is not None:
             raise self._fatal
 

@@ -16,9 +16,10 @@ from eth_utils import keccak, to_checksum_address
 from defibots.chain.async_rpc import Backoff
 from defibots.chain.events import NewBlock
 from defibots.chain.listener import ChainListener
-from defibots.chain.pool_collector import PoolReloader, PoolStateCollector
-from defibots.chain.pool_sync import PoolStates
+from defibots.chain.pool_loader import PoolReloader
+from defibots.chain.state_collector import StateCollector
 from defibots.devnet.anvil import AnvilConfig, AnvilNode
+from defibots.state.uniswap import pool_market
 from defibots.strategies.backrun import Head
 
 GAS_LIMIT = 120_000  # gas target 60,000: three 22k-gas calls are over it, one is under
@@ -52,7 +53,7 @@ async def test_new_block_events_predict_the_next_base_fee(node: AnvilNode, trans
     listener = ChainListener(
         ws, http, [EMITTER], start_block=1, poll_interval=0.02, backoff=Backoff(initial=0.02, maximum=0.2)
     )
-    collector = PoolStateCollector(listener, PoolStates([]), 31337, PoolReloader(node.http_url, []))
+    collector = StateCollector(listener, pool_market([]), 31337, {"uniswap": PoolReloader(node.http_url, [])})
     for txs in TXS_PER_BLOCK:
         mine(node, txs)
     mine(node, 0)  # the block whose base fee the last event predicts

@@ -10,8 +10,7 @@ import pytest
 from defibots.chain import addresses as A
 from defibots.chain.calldata import calldata
 from defibots.chain.pool_address import v2_pair_address, v3_pool_address
-from defibots.chain.pool_loader import load_v2_pairs, load_v3_pools
-from defibots.chain.pool_sync import v2_from_snapshot, v3_from_snapshot
+from defibots.chain.pool_loader import load_v2_pairs, load_v3_pools, v2_from_snapshot, v3_from_snapshot
 from defibots.chain.router_calls import RouterCallDecoder, RouterKind
 from defibots.chain.rpc import JsonRpc
 from defibots.devnet.node import Devnet

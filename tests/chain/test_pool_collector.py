@@ -1,4 +1,4 @@
-"""PoolStateCollector on the replica: a reorg deeper than the listener keeps is answered by a reload, and a
+"""StateCollector on the replica: a reorg deeper than the listener keeps is answered by a reload, and a
 reload whose RPC refuses connections is retried with backoff until it succeeds, never stopping the
 collector. The models then equal a fresh load from the chain, and keep following it."""
 
@@ -13,12 +13,11 @@ import pytest
 
 from defibots.chain.addresses import TOKENS
 from defibots.chain.async_rpc import Backoff
-from defibots.chain.events import PoolsUpdated
 from defibots.chain.listener import ChainListener
-from defibots.chain.pool_collector import PoolReloader, PoolStateCollector
 from defibots.chain.pool_discovery import discover_pools
-from defibots.chain.pool_sync import TRACKED_TOPICS, PoolModel, PoolStates
+from defibots.chain.pool_loader import PoolReloader
 from defibots.chain.rpc import JsonRpc
+from defibots.chain.state_collector import StateCollector
 from defibots.devnet.anvil import AnvilConfig, AnvilNode
 from defibots.devnet.node import Devnet, dev_accounts
 from defibots.devnet.noise import MarketNoise, swap_call
@@ -26,6 +25,7 @@ from defibots.devnet.replica import cache_path, seeded_pools
 from defibots.events import Event
 from defibots.jobs.arb_watch import load_pools
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
+from defibots.state.uniswap import TRACKED_TOPICS, PoolModel, PoolsUpdated, pool_market, uniswap
 
 from .tcp_proxy import TcpProxy
 
@@ -60,8 +60,8 @@ async def until(predicate: Callable[[], bool], what: str) -> None:
 async def test_deep_reorg_reload_survives_a_failing_rpc(node: AnvilNode) -> None:
     rpc = JsonRpc(node.http_url)
     refs = discover_pools(rpc, [TOKENS[s].address for s in SYMBOLS])
-    states = PoolStates(load_pools(rpc, refs).values())
-    loaded_at = max(p.block_number for p in states.pools.values())
+    states = pool_market(load_pools(rpc, refs).values())
+    loaded_at = max(p.block_number for p in uniswap(states).pools.values())
     accounts = dev_accounts(10)
     tracked = [p for p in seeded_pools() if {p.token0, p.token1} <= set(SYMBOLS)]
     noise = MarketNoise(node.http_url, accounts[5:], seed=31, pools=tracked)
@@ -72,7 +72,7 @@ async def test_deep_reorg_reload_survives_a_failing_rpc(node: AnvilNode) -> None
         node.ws_url, None, [r.address for r in refs], [list(TRACKED_TOPICS)],
         start_block=loaded_at + 1, reorg_window=3, backoff=FAST,
     )  # fmt: skip
-    collector = PoolStateCollector(listener, states, 31337, PoolReloader(proxy.http_url, refs))
+    collector = StateCollector(listener, states, 31337, {"uniswap": PoolReloader(proxy.http_url, refs)})
     collector.reload_backoff = Backoff(initial=0.02, maximum=0.05)
     seen: list[Event] = []
 
@@ -88,7 +88,7 @@ async def test_deep_reorg_reload_survives_a_failing_rpc(node: AnvilNode) -> None
 
     def mismatches() -> list[str]:
         fresh = load_pools(rpc, refs)
-        return [a for a, model in fresh.items() if not same(states.pools[a], model)]
+        return [a for a, model in fresh.items() if not same(uniswap(states).pools[a], model)]
 
     task = asyncio.create_task(consume())
     try:
@@ -115,7 +115,7 @@ async def test_deep_reorg_reload_survives_a_failing_rpc(node: AnvilNode) -> None
         await until(lambda: collector.reloads == 1, "reload never succeeded")
         await until(caught_up, "listener behind the chain after the reorg")
         reorg_updates = [e for e in seen if isinstance(e, PoolsUpdated) and e.reorg]
-        assert len(reorg_updates) == 1 and set(reorg_updates[0].pools) == set(states.pools)
+        assert len(reorg_updates) == 1 and set(reorg_updates[0].pools) == set(uniswap(states).pools)
         assert mismatches() == []
         # and the reloaded models keep following the chain
         noise.wait_mined([noise.random_swap() for _ in range(3)])

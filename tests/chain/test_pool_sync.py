@@ -8,13 +8,14 @@ from dataclasses import dataclass
 
 from defibots.chain import addresses as A
 from defibots.chain.calldata import calldata
-from defibots.chain.pool_loader import load_v2_pairs, load_v3_pools
-from defibots.chain.pool_sync import TRACKED_TOPICS, PoolStates, v2_from_snapshot, v3_from_snapshot
+from defibots.chain.pool_loader import load_v2_pairs, load_v3_pools, v2_from_snapshot, v3_from_snapshot
 from defibots.chain.rpc import JsonRpc
 from defibots.devnet.node import Devnet
 from defibots.devnet.noise import MarketNoise, swap_call
 from defibots.devnet.replica import seeded_pools
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
+from defibots.state.store import MarketState
+from defibots.state.uniswap import TRACKED_TOPICS, pool_market, uniswap
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,10 @@ def fetch_logs(rpc: JsonRpc, start: int, end: int) -> list[Log]:
     ]  # fmt: skip
 
 
-def assert_models_equal_chain(states: PoolStates, rpc: JsonRpc) -> None:
+def assert_models_equal_chain(states: MarketState, rpc: JsonRpc) -> None:
     fresh = load_all(rpc)
     for address, chain_model in fresh.items():
-        synced = states.pools[address]
+        synced = uniswap(states).pools[address]
         if isinstance(chain_model, UniswapV3Pool):
             assert isinstance(synced, UniswapV3Pool)
             assert (synced.sqrt_price_x96, synced.tick, synced.liquidity) == (
@@ -139,7 +140,7 @@ def test_synced_models_equal_fresh_load_after_swaps_mints_burns(devnet: Devnet) 
     print(f"seed {seed}")
     rng = random.Random(seed)
     rpc = JsonRpc(devnet.http_url)
-    states = PoolStates(load_all(rpc).values())  # type: ignore[arg-type]
+    states = pool_market(load_all(rpc).values())  # type: ignore[arg-type]
     start = devnet.block_number()
     noise = MarketNoise(devnet.http_url, devnet.accounts[5:], seed=rng.randrange(2**32))
     noise.approve_routers()
@@ -162,7 +163,7 @@ def test_synced_models_equal_fresh_load_after_swaps_mints_burns(devnet: Devnet) 
 def test_rollback_and_reorg_restore_chain_state(devnet: Devnet) -> None:
     rng = random.Random(5)
     rpc = JsonRpc(devnet.http_url)
-    states = PoolStates(load_all(rpc).values())  # type: ignore[arg-type]
+    states = pool_market(load_all(rpc).values())  # type: ignore[arg-type]
     noise = MarketNoise(devnet.http_url, devnet.accounts[5:], seed=rng.randrange(2**32))
     noise.approve_routers()
     start = devnet.block_number()

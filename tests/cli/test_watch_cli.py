@@ -15,7 +15,6 @@ import pytest
 from defibots.cex.events import BookTop
 from defibots.chain.addresses import TOKENS
 from defibots.chain.pool_discovery import discover_pools
-from defibots.chain.pool_sync import PoolStates
 from defibots.chain.rpc import JsonRpc
 from defibots.devnet.exchange import ExchangeThread, LocalExchange, MarketSpec, admin_set_mid
 from defibots.devnet.node import Devnet
@@ -25,6 +24,7 @@ from defibots.execution.executor_client import ExecutorClient
 from defibots.foundry.anvil import free_port
 from defibots.jobs.arb_watch import CexWatch, cex_markets, load_pools
 from defibots.journal import Journal
+from defibots.state.uniswap import pool_market
 from defibots.strategies.cex_arb import CexArbParams, CexArbStrategy, CexSignal
 
 CLI = [sys.executable, "-m", "defibots.cli.main"]
@@ -124,7 +124,7 @@ def test_polling_run_with_a_local_exchange_journals_exact_signals(
         rpc.call("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16
     )  # the watcher's too
     params = CexArbParams(markets=cex_markets(CexWatch()), base_fee=base_fee)
-    strategy = CexArbStrategy(PoolStates(load_pools(rpc, refs).values()), params)
+    strategy = CexArbStrategy(pool_market(load_pools(rpc, refs).values()), params)
     top = BookTop(
         venue="binance", symbol="ETH/USDT", bid=book.bids[0].price, bid_qty=book.bids[0].qty,
         ask=book.asks[0].price, ask_qty=book.asks[0].qty, timestamp_ms=1, depth=book,

@@ -21,7 +21,6 @@ from typer.testing import CliRunner
 
 from defibots.actions import ExecutorTxAction, Opportunity
 from defibots.chain.pool_discovery import discover_pools
-from defibots.chain.pool_sync import PoolStates
 from defibots.chain.rpc import JsonRpc
 from defibots.cli.main import app
 from defibots.devnet.node import Devnet, DevnetOptions
@@ -31,6 +30,8 @@ from defibots.execution.route import Route
 from defibots.jobs.arb_watch import load_pools
 from defibots.journal import Journal
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
+from defibots.state.store import MarketState
+from defibots.state.uniswap import pool_market, uniswap
 from defibots.strategies.amm_arb import ArbFinder, ArbParams
 
 from .executor_market import DAI, USDC, V2_WETH_USDC, WETH, dump_on_v2, v2_reserve_of
@@ -42,9 +43,9 @@ TIP = 3 * GWEI  # not the node's eth_maxPriorityFeePerGas (1 gwei): a sent tip o
 MIN_PROFIT = 10**12
 
 
-def load_states(devnet: Devnet, tokens: tuple[str, ...] = (WETH, USDC)) -> PoolStates:
+def load_states(devnet: Devnet, tokens: tuple[str, ...] = (WETH, USDC)) -> MarketState:
     rpc = JsonRpc(devnet.http_url)
-    return PoolStates(load_pools(rpc, discover_pools(rpc, list(tokens))).values())
+    return pool_market(load_pools(rpc, discover_pools(rpc, list(tokens))).values())
 
 
 def priced(devnet: Devnet, opp: Opportunity, tip: int = TIP, max_fee: int | None = None) -> Opportunity:
@@ -60,8 +61,8 @@ def priced(devnet: Devnet, opp: Opportunity, tip: int = TIP, max_fee: int | None
     )
 
 
-def opportunities(devnet: Devnet, states: PoolStates) -> list[Opportunity]:
-    ranked = ArbFinder(states.pools, ArbParams(base_token=WETH, max_hops=2)).evaluate_all()
+def opportunities(devnet: Devnet, states: MarketState) -> list[Opportunity]:
+    ranked = ArbFinder(uniswap(states).pools, ArbParams(base_token=WETH, max_hops=2)).evaluate_all()
     assert ranked and ranked[0].net_profit > 0
     return [priced(devnet, o) for o in ranked]
 
@@ -345,7 +346,7 @@ def test_second_opportunity_goes_out_while_the_first_is_pending(
     states = load_states(devnet, (WETH, USDC, DAI))
     weth_dai = next(
         p.address
-        for p in states.pools.values()
+        for p in uniswap(states).pools.values()
         if isinstance(p, UniswapV2Pair) and {p.token0, p.token1} == {WETH, DAI}
     )
     open_gap(devnet)

@@ -17,8 +17,7 @@ from eth_abi import decode
 
 from defibots.chain import addresses as A
 from defibots.chain.calldata import calldata
-from defibots.chain.pool_loader import load_v2_pairs
-from defibots.chain.pool_sync import v2_from_snapshot
+from defibots.chain.pool_loader import load_v2_pairs, v2_from_snapshot
 from defibots.chain.rpc import JsonRpc
 from defibots.devnet import replica as rep
 from defibots.devnet.node import Devnet

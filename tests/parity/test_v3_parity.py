@@ -23,8 +23,7 @@ from eth_abi import decode
 from defibots.chain import addresses as A
 from defibots.chain.calldata import calldata
 from defibots.chain.pool_address import v3_pool_address
-from defibots.chain.pool_loader import load_v3_pools
-from defibots.chain.pool_sync import v3_from_snapshot
+from defibots.chain.pool_loader import load_v3_pools, v3_from_snapshot
 from defibots.chain.rpc import JsonRpc
 from defibots.devnet.node import Devnet
 from defibots.devnet.pool_factory import (

@@ -9,10 +9,10 @@ import pytest
 from defibots.actions import ExecutorTxAction
 from defibots.chain.addresses import TOKENS
 from defibots.chain.events import NewBlock
-from defibots.chain.pool_sync import PoolStates
 from defibots.errors import UserError
 from defibots.protocols.eip1559 import next_base_fee
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
+from defibots.state.uniswap import pool_market
 from defibots.strategies.amm_arb import (
     AmmArbStrategy,
     ArbFinder,
@@ -123,7 +123,7 @@ async def test_an_opportunity_standing_at_start_is_acted_on_at_the_first_block()
     pools = market(0.05)
     stamped = {a: UniswapV2Pair(p.address, p.token0, p.token1, p.reserve0, p.reserve1, block_number=41)
                for a, p in pools.items()}  # fmt: skip
-    strategy = AmmArbStrategy(PoolStates(stamped.values()), ArbParams(base_token=WETH, priority_fee=10**9))
+    strategy = AmmArbStrategy(pool_market(stamped.values()), ArbParams(base_token=WETH, priority_fee=10**9))
     await strategy.sync_state()
     assert strategy.ranked and strategy.ranked[0].block_number == 41
     block = NewBlock(chain_id=31337, number=41, hash="0x" + "41" * 32, parent_hash="0x" + "40" * 32,

@@ -16,13 +16,14 @@ from defibots.chain.calldata import calldata
 from defibots.chain.events import MempoolSwap, NewBlock
 from defibots.chain.mempool import bus_event
 from defibots.chain.pool_address import v2_pair_address, v3_pool_address
-from defibots.chain.pool_sync import PoolStates
 from defibots.chain.router_calls import RouterCallDecoder
 from defibots.execution.bundles import SignedTx
 from defibots.protocols.eip1559 import next_base_fee
 from defibots.protocols.uniswap_v2 import UniswapV2Pair, get_amount_out
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
 from defibots.protocols.uniswap_v3.tick_math import get_tick_at_sqrt_ratio
+from defibots.state.store import MarketState
+from defibots.state.uniswap import pool_market, uniswap
 from defibots.strategies.amm_arb import ArbFinder, ArbParams, cycle_amounts
 from defibots.strategies.backrun import BackrunStrategy, Head
 
@@ -38,7 +39,7 @@ HEAD = Head(number=100, hash="0x" + "ab" * 32, timestamp=1_700_000_000, base_fee
 SHARE = 3_000
 
 
-def market() -> PoolStates:
+def market() -> MarketState:
     """A V2 pair and a full-range V3 pool at the same price: no arbitrage until someone trades."""
     usdc, weth = 30_000_000 * 10**6, 10_000 * 10**18
     pair = UniswapV2Pair(V2, USDC, WETH, usdc, weth, block_number=100)
@@ -50,7 +51,7 @@ def market() -> PoolStates:
         tick=get_tick_at_sqrt_ratio(sqrt_price), liquidity=liquidity,
         ticks={-top: (liquidity, liquidity), top: (liquidity, -liquidity)}, block_number=100,
     )  # fmt: skip
-    return PoolStates([pair, pool])
+    return pool_market([pair, pool])
 
 
 def params(**overrides: int) -> ArbParams:
@@ -80,7 +81,7 @@ def sell_weth(amount: int, min_out: int = 0, deadline: int = 2**40) -> str:
 
 async def test_a_big_swap_is_backrun_with_exact_amounts() -> None:
     states = market()
-    before = dict(states.pools)
+    before = dict(uniswap(states).pools)
     strategy = BackrunStrategy(states, params(), HEAD, own_senders=[US.address])
     event = victim(sell_weth(300 * 10**18))
     (action,) = await strategy.process_event(event)
@@ -110,7 +111,7 @@ async def test_a_big_swap_is_backrun_with_exact_amounts() -> None:
     assert opp.net_profit == opp.gross_profit - opp.gas * 10**9 - opp.builder_payment > 0
 
     # the live models and the template finder are untouched
-    assert states.pools == before
+    assert uniswap(states).pools == before
     assert strategy.finder.pools == before and strategy.finder.best == {}
 
 
@@ -147,12 +148,12 @@ async def test_a_multicall_is_predicted_whole() -> None:
     assert len(event.call.legs) == 2  # one event carries the whole call
     (action,) = await BackrunStrategy(states, params(), HEAD).process_event(event)
     assert isinstance(action, BackrunBundleAction)
-    pair = states.pools[V2]
+    pair = uniswap(states).pools[V2]
     assert isinstance(pair, UniswapV2Pair)
     for _ in range(2):  # SwapRouter02 prices V2 exact-in swaps like Router02
         out = get_amount_out(150 * 10**18, pair.reserve1, pair.reserve0)
         pair = replace(pair, reserve0=pair.reserve0 - out, reserve1=pair.reserve1 + 150 * 10**18)
-    fresh = ArbFinder({**states.pools, V2: pair}, params(base_fee=10**9))
+    fresh = ArbFinder({**uniswap(states).pools, V2: pair}, params(base_fee=10**9))
     fresh.block_number = 101
     assert fresh.evaluate_all()[0] == action.opportunity
 

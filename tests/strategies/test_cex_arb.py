@@ -7,11 +7,11 @@ from decimal import Decimal as D
 from defibots.cex.book import Depth, Level
 from defibots.cex.events import BookTop
 from defibots.chain.addresses import TOKENS
-from defibots.chain.events import NewBlock, PoolsUpdated
-from defibots.chain.pool_sync import PoolStates
+from defibots.chain.events import NewBlock
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
 from defibots.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
+from defibots.state.uniswap import PoolsUpdated, pool_market, uniswap
 from defibots.strategies.amm_arb import quote
 from defibots.strategies.cex_arb import (
     CexArbParams,
@@ -78,7 +78,7 @@ async def signals(strategy: CexArbStrategy, event: object) -> list[CexSignal]:
 
 
 async def test_cex_above_amm_buys_on_the_amm_and_sells_on_the_cex() -> None:
-    strategy = CexArbStrategy(PoolStates([V2_USDT]), params())
+    strategy = CexArbStrategy(pool_market([V2_USDT]), params())
     (signal,) = await signals(strategy, top(book("3040", "3041")))
     assert (signal.direction, signal.pool, signal.protocol, signal.size, signal.quote) == (
         "buy_amm_sell_cex", V2_USDT.address, "v2", E18, USDT_T
@@ -102,7 +102,7 @@ async def test_cex_above_amm_buys_on_the_amm_and_sells_on_the_cex() -> None:
 
 
 async def test_cex_below_amm_sells_on_the_amm_and_buys_back_net_of_the_fee() -> None:
-    strategy = CexArbStrategy(PoolStates([V2_USDT]), params())
+    strategy = CexArbStrategy(pool_market([V2_USDT]), params())
     (signal,) = await signals(strategy, top(book("2960", "2961")))
     assert signal.direction == "sell_amm_buy_cex"
     # getAmountOut: 1e18 * 997 * 3e12 / (1000e18 * 1000 + 1e18 * 997)
@@ -116,7 +116,7 @@ async def test_cex_below_amm_sells_on_the_amm_and_buys_back_net_of_the_fee() -> 
 
 
 async def test_aligned_prices_give_no_signal_but_keep_the_best_for_display() -> None:
-    strategy = CexArbStrategy(PoolStates([V2_USDT]), params(sizes=(D(1), D(5))))
+    strategy = CexArbStrategy(pool_market([V2_USDT]), params(sizes=(D(1), D(5))))
     assert await signals(strategy, top(book("3000", "3000.5"))) == []
     best = strategy.best[("ETH/USDT", "sell_amm_buy_cex")]
     assert best.net_profit < 0 and best.size == E18  # the smaller size loses less
@@ -125,11 +125,11 @@ async def test_aligned_prices_give_no_signal_but_keep_the_best_for_display() -> 
 
 async def test_edge_threshold_gas_and_depth() -> None:
     # edge 81.91 bps (see above) is not above a threshold of 81.91
-    strategy = CexArbStrategy(PoolStates([V2_USDT]), params(min_edge_bps=D("81.91")))
+    strategy = CexArbStrategy(pool_market([V2_USDT]), params(min_edge_bps=D("81.91")))
     assert await signals(strategy, top(book("3040", "3041"))) == []
     # a base fee of 99 gwei makes gas 100 gwei: 0.0081 ETH * 3040.5 = 24.62805 USDT, rounded up; what is
     # left is 0.97 bps, below the default 5 bps threshold
-    strategy = CexArbStrategy(PoolStates([V2_USDT]), params(min_edge_bps=D(0)))
+    strategy = CexArbStrategy(pool_market([V2_USDT]), params(min_edge_bps=D(0)))
     await strategy.process_event(
         NewBlock(chain_id=1, number=11, hash="0x", parent_hash="0x", timestamp=0, base_fee_per_gas=99 * 10**9)
     )
@@ -138,16 +138,16 @@ async def test_edge_threshold_gas_and_depth() -> None:
     assert signal.net_profit == 24_920_879 - 24_628_050
     assert signal.block_number == 11 and signal.edge_bps == D("0.97")
     # 25 ETH is more than the 20 ETH the book shows: not priced, counted
-    strategy = CexArbStrategy(PoolStates([V2_USDT]), params(sizes=(D(25),)))
+    strategy = CexArbStrategy(pool_market([V2_USDT]), params(sizes=(D(25),)))
     assert await signals(strategy, top(book("3040", "3041"))) == []
     assert strategy.stats.no_depth == 2 and not strategy.best
 
 
 async def test_usdc_pools_count_only_when_treated_as_usdt() -> None:
-    states = PoolStates([V2_USDT, V2_USDC])
-    assert market_pools(states, ETH_USDT) == [V2_USDT.address]
+    states = pool_market([V2_USDT, V2_USDC])
+    assert market_pools(uniswap(states), ETH_USDT) == [V2_USDT.address]
     pegged = CexMarket("ETH/USDT", WETH_T, (USDT_T, USDC_T))
-    assert market_pools(states, pegged) == [V2_USDT.address, V2_USDC.address]
+    assert market_pools(uniswap(states), pegged) == [V2_USDT.address, V2_USDC.address]
     strategy = CexArbStrategy(states, params(markets=(pegged,)))
     (signal,) = await signals(strategy, top(book("3040", "3041")))
     # the USDC pair (price 2900) is the cheaper place to buy
@@ -156,7 +156,7 @@ async def test_usdc_pools_count_only_when_treated_as_usdt() -> None:
 
 
 async def test_pool_changes_reprice_once_per_distinct_result() -> None:
-    states = PoolStates([V2_USDT, V2_USDC])
+    states = pool_market([V2_USDT, V2_USDC])
     strategy = CexArbStrategy(states, params())
     assert await signals(strategy, PoolsUpdated(1, 11, (V2_USDT.address,))) == []  # no book yet
     assert len(await signals(strategy, top(book("3040", "3041")))) == 1
@@ -165,7 +165,7 @@ async def test_pool_changes_reprice_once_per_distinct_result() -> None:
     assert await signals(strategy, PoolsUpdated(1, 11, (V2_USDT.address,))) == []  # same result: no repeat
     assert strategy.stats.evaluations == 2
     moved = pair(V2_USDT.address, USDT, 1_001, 2_997_000)
-    states.replace({moved.address: moved})
+    states.replace("uniswap", {moved.address: moved})
     (signal,) = await signals(strategy, PoolsUpdated(1, 12, (V2_USDT.address,)))
     assert signal.amm_quote == moved.get_amount_in(USDT, E18) and signal.block_number == 12
 
@@ -174,7 +174,7 @@ async def test_a_market_without_a_native_book_cannot_price_gas() -> None:
     wbtc = CexToken(TOKENS["WBTC"].address, "WBTC", 8)
     wbtc_pair = UniswapV2Pair("0x" + "03" * 20, wbtc.address, USDT, 100 * 10**8, 6_000_000 * 10**6)
     btc = CexMarket("BTC/USDT", wbtc, (USDT_T,), base_is_native=False)
-    strategy = CexArbStrategy(PoolStates([wbtc_pair, V2_USDT]), params(markets=(btc, ETH_USDT)))
+    strategy = CexArbStrategy(pool_market([wbtc_pair, V2_USDT]), params(markets=(btc, ETH_USDT)))
     btc_book = Depth("local", "BTC/USDT", (Level(D("61000"), D("5")),), (Level(D("61001"), D("5")),), 1)
     assert await signals(strategy, top(btc_book)) == []  # no ETH/USDT book yet
     await signals(strategy, top(book("3000", "3000.5")))
@@ -200,7 +200,7 @@ async def test_v3_pool_prices_come_from_the_exact_swap_model() -> None:
     paid = buy_exact(pool, USDT, E18)
     assert paid == pool.swap_exact_out(USDT, E18).amount_in
     assert quote(pool, USDT, paid) >= E18 > quote(pool, USDT, paid - 10)  # exact-out rounds up, barely
-    strategy = CexArbStrategy(PoolStates([pool]), params(sizes=(D(1), D(5))))
+    strategy = CexArbStrategy(pool_market([pool]), params(sizes=(D(1), D(5))))
     depth = book("3030", "3031", qty="3")
     (signal,) = await signals(strategy, top(depth))
     assert signal.protocol == "v3" and signal.pool_fee == 500 and signal.gas == 36_000 + 75_000

@@ -71,7 +71,7 @@ def run_with_swap(devnet: Devnet, tmp_path: Path, min_gap_bps: int, weth: int) -
 
 
 def weth_usdc_pools(job: StrategyJob) -> tuple[UniswapV2Pair, list[UniswapV3Pool]]:
-    pools = [p for p in job.states.pools.values() if {p.token0, p.token1} == {WETH, USDC}]
+    pools = [p for p in job.pools.pools.values() if {p.token0, p.token1} == {WETH, USDC}]
     (v2,) = [p for p in pools if isinstance(p, UniswapV2Pair)]
     return v2, [p for p in pools if isinstance(p, UniswapV3Pool)]
 

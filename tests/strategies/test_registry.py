@@ -27,7 +27,7 @@ class Settings(BaseModel):
 
 STRATEGY = StrategySpec(
     name="{name}", summary="a strategy from another package", settings=Settings,
-    build=lambda ctx, s: PoolImbalanceStrategy(ctx.states, 1), columns=("x",), rows=lambda s: [],
+    build=lambda ctx, s: PoolImbalanceStrategy(ctx.market, 1), columns=("x",), rows=lambda s: [],
 )
 """
 

@@ -1,8 +1,9 @@
-"""The chain's events on the engine's bus: blocks, tracked pool changes, and pending transactions.
+"""The chain's events on the engine's bus: blocks and pending transactions.
 
-Produced by the chain sources: `NewBlock` and `PoolsUpdated` by the pool-state collector
-(chain/pool_collector.py, fed by the listener), `PendingTx` and `MempoolSwap` by the mempool watcher
-(chain/mempool.py). The bus itself (defibots.events) knows none of them.
+Produced by the chain sources: `NewBlock` by the state collectors (chain/state_collector.py, fed by
+the listener), `PendingTx` and `MempoolSwap` by the mempool watcher (chain/mempool.py). What changed in
+the market state is announced by each state part's own event (state/uniswap.py: `PoolsUpdated`). The bus
+itself (defibots.events) knows none of them.
 """
 
 from __future__ import annotations
@@ -23,20 +24,6 @@ class NewBlock(Event):
     base_fee_per_gas: int | None = None
     gas_used: int = 0
     gas_limit: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class PoolsUpdated(Event):
-    """Tracked pool models changed (a log was applied, or a reorg rolled them back).
-
-    Strategies read the new states from the shared `PoolStates`; the event only says which changed, so a
-    dropped event loses no state (the next one re-reads the current models).
-    """
-
-    chain_id: int
-    block_number: int
-    pools: tuple[str, ...]
-    reorg: bool = False
 
 
 @dataclass(frozen=True, slots=True)

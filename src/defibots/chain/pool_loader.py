@@ -17,9 +17,14 @@ from typing import Any
 from eth_abi import decode, encode
 from eth_utils import keccak, to_checksum_address
 
-from defibots.chain.async_rpc import AsyncJsonRpc
+from defibots.chain.async_rpc import AsyncJsonRpc, HttpRpc, to_int
+from defibots.chain.pool_discovery import PoolRef
 from defibots.chain.rpc import JsonRpc
 from defibots.paths import forge_artifact
+from defibots.protocols.uniswap_v2 import UniswapV2Pair
+from defibots.protocols.uniswap_v3 import UniswapV3Pool
+from defibots.state.store import END_OF_BLOCK
+from defibots.state.uniswap import PoolModel
 
 LENS_ADDRESS = to_checksum_address(keccak(text="defibots pool lens")[12:])
 CALL_GAS = 500_000_000
@@ -164,3 +169,54 @@ async def load_v2_pairs_async(rpc: AsyncJsonRpc, pairs: Sequence[str], block: in
         return []
     method, params = _v2_call(pairs, hex(block))
     return _decode_v2(await rpc.call(method, params))
+
+
+def v2_from_snapshot(s: V2PairSnapshot) -> UniswapV2Pair:
+    return UniswapV2Pair(
+        s.address,
+        s.token0,
+        s.token1,
+        s.reserve0,
+        s.reserve1,
+        block_number=s.block_number,
+        log_index=END_OF_BLOCK,
+    )
+
+
+def v3_from_snapshot(s: V3PoolSnapshot) -> UniswapV3Pool:
+    return UniswapV3Pool.from_chain_state(
+        address=s.address, token0=s.token0, token1=s.token1, fee=s.fee, tick_spacing=s.tick_spacing,
+        sqrt_price_x96=s.sqrt_price_x96, tick=s.tick, liquidity=s.liquidity, ticks=s.ticks,
+        block_number=s.block_number, log_index=END_OF_BLOCK,
+    )  # fmt: skip
+
+
+def pool_models(v3: Sequence[V3PoolSnapshot], v2: Sequence[V2PairSnapshot]) -> dict[str, PoolModel]:
+    """Models by address from one load's snapshots (the blocking and the async loader share this)."""
+    models: dict[str, PoolModel] = {s.address: v3_from_snapshot(s) for s in v3}
+    models.update({s.address: v2_from_snapshot(s) for s in v2})
+    return models
+
+
+class PoolReloader:
+    """The Uniswap part's loader: fresh models of the tracked pools, all read at one block, over async HTTP.
+
+    Async so that a reload after a deep reorg never blocks the event loop (the listener's websocket, the
+    other collectors and the executors keep running while the pools load).
+    """
+
+    def __init__(self, rpc_url: str, refs: Sequence[PoolRef], timeout: float = 60.0) -> None:
+        self.rpc_url = rpc_url
+        self.refs = list(refs)
+        self.timeout = timeout
+
+    async def __call__(self) -> dict[str, PoolModel]:
+        async with HttpRpc(self.rpc_url, self.timeout) as rpc:
+            block = to_int(await rpc.call("eth_blockNumber"))
+            v3 = [r for r in self.refs if r.protocol == "v3"]
+            v3_snapshots = await load_v3_pools_async(
+                rpc, [r.address for r in v3], [r.tick_spacing for r in v3], block
+            )
+            v2 = [r.address for r in self.refs if r.protocol == "v2"]
+            v2_snapshots = await load_v2_pairs_async(rpc, v2, block)
+        return pool_models(v3_snapshots, v2_snapshots)

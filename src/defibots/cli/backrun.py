@@ -190,7 +190,7 @@ def backrun(
     watcher = BackrunWatcher(cfg, signer, relay_signer(relays, settings))
     mode = "EXECUTE" if execute else "shadow"
     console.print(
-        f"backrunning swaps through {len(watcher.states.pools)} pools on chain {watcher.chain_id} ({mode}), "
+        f"backrunning swaps through {len(watcher.pools)} pools on chain {watcher.chain_id} ({mode}), "
         f"builder share {share} bps, relays {', '.join(relays)}; Ctrl-C stops"
     )
     with (

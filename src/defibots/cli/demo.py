@@ -77,7 +77,7 @@ def demo(
         watcher = ArbWatcher(config, devnet.accounts[0])
         mover = ExchangeNoise(exchange.set_mid, CEX_SYMBOL, seed=seed)
         console.print(
-            f"watching {len(watcher.states.pools)} pools and {CEX_SYMBOL} on a local exchange "
+            f"watching {len(watcher.pools)} pools and {CEX_SYMBOL} on a local exchange "
             f"({exchange.url}) for {seconds:g} s with --execute"
         )
         with contextlib.suppress(KeyboardInterrupt):
@@ -117,7 +117,7 @@ def _follow_once(watcher: ArbWatcher, mover: ExchangeNoise) -> None:
     from defibots.chain.addresses import TOKENS
     from defibots.strategies.cex_arb import CexToken, pool_mid_price
 
-    pool = watcher.states.get(mover.pool.address)
+    pool = watcher.pools.get(mover.pool.address)
     if pool is None:
         return
     base, quote = TOKENS[mover.base], TOKENS[mover.quote]

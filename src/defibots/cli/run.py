@@ -46,7 +46,7 @@ def render(job: StrategyJob) -> Group:
     head.add_row(
         f"[bold]{job.spec.name}[/] chain {job.chain_id}",
         f"block {job.last_block()}",
-        f"pools {len(job.states.pools)}",
+        f"pools {len(job.pools)}",
         f"events/s {stats.events_per_s:.1f}",
         f"drops {stats.drops_total}",
         f"actions {stats.actions_total}",
@@ -150,7 +150,7 @@ def run(
                 await job.open()
                 console.print(
                     f"running {spec.name} on chain {job.chain_id}{chain_label(job)}, "
-                    f"{len(job.states.pools)} pools ({mode}); Ctrl-C stops"
+                    f"{len(job.pools)} pools ({mode}); Ctrl-C stops"
                 )
 
             def view() -> Group:

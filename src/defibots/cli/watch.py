@@ -110,7 +110,7 @@ def render(watcher: ArbWatcher) -> Group:
         f"block [bold]{watcher.last_block()}[/]",
         f"events/s {stats.events_per_s:.1f}",
         f"drops {stats.drops_total}" + (f" unrouted {stats.unrouted_total}" if stats.unrouted_total else ""),
-        f"pools {len(watcher.states.pools)}",
+        f"pools {len(watcher.pools)}",
         f"cycles {len(watcher.strategy.finder.cycles)}",
     )
     head.add_row(
@@ -124,7 +124,7 @@ def render(watcher: ArbWatcher) -> Group:
     head.add_row(
         f"ws reconnects {listener.reconnects}",
         f"reorgs {listener.reorgs}",
-        f"bad logs {watcher.states.stats.malformed}",
+        f"bad logs {watcher.state.stats.malformed}",
         f"bad messages {listener.malformed_messages}",
         f"cex signals {watcher.cex_signals}" if watcher.cex_journal else "cex off",
     )
@@ -229,7 +229,7 @@ def arb(
             await watcher.open()  # websocket and CEX checks: a failure is one error line, before the view
             cex_note = f", CEX {', '.join(cfg.cex.symbols)} on {cfg.cex.exchange}" if cfg.cex else ""
             console.print(
-                f"watching {len(watcher.states.pools)} pools on chain {watcher.chain_id} ({mode}{cex_note}); "
+                f"watching {len(watcher.pools)} pools on chain {watcher.chain_id} ({mode}{cex_note}); "
                 "Ctrl-C stops"
             )
             with Live(render(watcher), console=console, refresh_per_second=4) as live:

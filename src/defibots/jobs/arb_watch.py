@@ -21,17 +21,18 @@ from defibots.actions import Opportunity
 from defibots.chain.addresses import MAINNET_BOOK, TOKENS, AddressBook
 from defibots.chain.async_rpc import RpcConnectionError, WsRpc
 from defibots.chain.listener import ChainListener
-from defibots.chain.pool_collector import PoolReloader, PoolStateCollector
 from defibots.chain.pool_discovery import PoolRef, discover_pools
-from defibots.chain.pool_loader import load_v2_pairs, load_v3_pools
-from defibots.chain.pool_sync import TRACKED_TOPICS, PoolModel, PoolStates, pool_models
+from defibots.chain.pool_loader import PoolReloader, load_v2_pairs, load_v3_pools, pool_models
 from defibots.chain.rpc import JsonRpc
+from defibots.chain.state_collector import StateCollector
 from defibots.engine import Action, Capability, Collector, Engine, Executor, Strategy
 from defibots.errors import UserError
 from defibots.execution.public_tx import PublicTxExecutor
 from defibots.jobs.engine_job import EngineJob
 from defibots.journal import CexSignal as CexSignalRecord
 from defibots.journal import ErrorRecord, Journal
+from defibots.state.store import MarketState
+from defibots.state.uniswap import PoolModel, UniswapPools, pool_market, uniswap
 from defibots.strategies.amm_arb import AmmArbStrategy, ArbParams
 from defibots.strategies.cex_arb import (
     CexArbParams,
@@ -211,7 +212,11 @@ class Market:
     rpc: JsonRpc
     chain_id: int
     pool_refs: list[PoolRef]
-    states: PoolStates
+    state: MarketState
+
+    @property
+    def pools(self) -> UniswapPools:
+        return uniswap(self.state)
 
 
 def open_market(
@@ -234,20 +239,20 @@ def open_market(
     refs = discover_pools(rpc, addresses, v2_factory=chain_book.v2_factory, v3_factory=chain_book.v3_factory)
     if not refs:
         raise UserError(f"no Uniswap pools found among {', '.join(tokens)} on chain {chain_id}")
-    return Market(rpc, chain_id, refs, PoolStates(load_pools(rpc, refs).values()))
+    return Market(rpc, chain_id, refs, pool_market(load_pools(rpc, refs).values()))
 
 
 def pool_collector(
     market: Market, ws_url: str | None, rpc_url: str, on_malformed: Callable[[LogEvent], None]
-) -> PoolStateCollector:
+) -> StateCollector:
     """The listener over the market's pools from the block after their load, feeding their models: every job
     that trades on the Uniswap state starts from this one wiring."""
-    head = max(p.block_number for p in market.states.pools.values())
     listener = ChainListener(
-        ws_url, rpc_url, [r.address for r in market.pool_refs], [list(TRACKED_TOPICS)], start_block=head + 1
-    )
-    reloader = PoolReloader(rpc_url, market.pool_refs)
-    return PoolStateCollector(listener, market.states, market.chain_id, reloader, on_malformed)
+        ws_url, rpc_url, [r.address for r in market.pool_refs], [market.state.topics()],
+        start_block=market.state.head() + 1,
+    )  # fmt: skip
+    loaders = {UniswapPools.name: PoolReloader(rpc_url, market.pool_refs)}
+    return StateCollector(listener, market.state, market.chain_id, loaders, on_malformed)
 
 
 async def check_websocket(url: str | None) -> None:
@@ -271,11 +276,10 @@ class ArbWatcher(EngineJob):
         self.config = config
         markets = cex_markets(config.cex) if config.cex else ()
         market = open_market(config.rpc_url, config.executor, config.tokens, config.expected_chain_id)
-        self.rpc, self.chain_id, self.pool_refs, self.states = (
-            market.rpc, market.chain_id, market.pool_refs, market.states
-        )  # fmt: skip
+        self.rpc, self.chain_id, self.pool_refs = market.rpc, market.chain_id, market.pool_refs
+        self.state, self.pools = market.state, market.pools
         for cex_market in markets:
-            if not market_pools(self.states, cex_market):
+            if not market_pools(self.pools, cex_market):
                 quotes = "/".join(q.symbol for q in cex_market.quotes)
                 raise UserError(
                     f"CEX symbol {cex_market.symbol}: no tracked pool pairs {cex_market.base.symbol} "
@@ -285,7 +289,7 @@ class ArbWatcher(EngineJob):
         self.journal = Journal(config.journal_path)
         self.collector = pool_collector(market, config.ws_url, config.rpc_url, self._malformed)
         self.listener = self.collector.listener
-        self.strategy = AmmArbStrategy(self.states, config.params)
+        self.strategy = AmmArbStrategy(self.state, config.params)
         w3 = Web3(HTTPProvider(config.rpc_url, request_kwargs={"timeout": 30}))
         client = ExecutorClient(w3, config.executor, signer)
         self.executor = PublicTxExecutor(
@@ -304,7 +308,7 @@ class ArbWatcher(EngineJob):
             cex = config.cex
             self.cex_feed = CexFeed(cex.exchange, cex.symbols, cex.url, poll_interval_s=cex.poll_interval_s)
             self.cex_strategy = CexArbStrategy(
-                self.states,
+                self.state,
                 CexArbParams(
                     markets=markets, sizes=cex.sizes, taker_fee_bps=Decimal(cex.taker_fee_bps),
                     min_edge_bps=cex.min_edge_bps, priority_fee=config.params.priority_fee,

@@ -71,10 +71,9 @@ class BackrunWatcher:
             raise UserError("a backrun needs at least one relay URL")
         self.config = config
         market = open_market(config.rpc_url, config.executor, config.tokens, config.expected_chain_id)
-        self.rpc, self.chain_id, self.pool_refs, self.states = (
-            market.rpc, market.chain_id, market.pool_refs, market.states
-        )  # fmt: skip
-        loaded_at = max(p.block_number for p in self.states.pools.values())
+        self.rpc, self.chain_id, self.pool_refs = market.rpc, market.chain_id, market.pool_refs
+        self.state, self.pools = market.state, market.pools
+        loaded_at = market.state.head()
         block = self.rpc.call("eth_getBlockByNumber", hex(loaded_at), False)
         head = Head(
             number=loaded_at,
@@ -92,7 +91,7 @@ class BackrunWatcher:
             poll_interval=0.05,
             on_decode_error=self._bad_tx,
         )
-        self.strategy = BackrunStrategy(self.states, config.params, head, own_senders=[signer.address])
+        self.strategy = BackrunStrategy(self.state, config.params, head, own_senders=[signer.address])
         w3 = Web3(HTTPProvider(config.rpc_url, request_kwargs={"timeout": 30}))
         client = ExecutorClient(w3, config.executor, signer)
         relays = RelayFanout([RelayClient(url, relay_signer) for url in config.relay_urls])

@@ -139,13 +139,14 @@ class StrategyJob(EngineJob):
             config.rpc_url, config.executor if needs_tx else None, self.tokens, config.expected_chain_id,
             book=lambda chain_id: address_book(chain_id, config.address_book),
         )  # fmt: skip
-        self.chain_id, self.states, self.pool_refs = market.chain_id, market.states, market.pool_refs
+        self.chain_id, self.pool_refs = market.chain_id, market.pool_refs
+        self.state, self.pools = market.state, market.pools
         self.book = address_book(self.chain_id, config.address_book)
         self.journal = Journal(config.journal_path)
         collector = pool_collector(market, config.ws_url, config.rpc_url, self._malformed)
         self.listener = collector.listener
         addresses = tuple(self.book.token(t).address for t in self.tokens)
-        context = StrategyContext(self.chain_id, self.states, addresses)
+        context = StrategyContext(self.chain_id, self.state, addresses)
         self.strategy = spec.build(context, settings)
         self.executors: list[Executor] = []
         for capability in spec.executors:
@@ -182,7 +183,7 @@ class StrategyJob(EngineJob):
         return self.spec.rows(self.strategy)
 
     def last_block(self) -> int:
-        return max((p.block_number for p in self.states.pools.values()), default=0)
+        return self.state.head()
 
     def executor_summaries(self) -> list[str]:
         """One line per executor for the live view and the closing summary."""

@@ -21,8 +21,7 @@ from defibots.actions import (
     wei_to_base,
 )
 from defibots.chain.addresses import TOKENS, token
-from defibots.chain.events import NewBlock, PoolsUpdated
-from defibots.chain.pool_sync import PoolStates
+from defibots.chain.events import NewBlock
 from defibots.config import ArbSettings
 from defibots.engine import Action, Capability, Strategy
 from defibots.errors import UserError
@@ -32,6 +31,8 @@ from defibots.protocols.eip1559 import next_base_fee
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
 from defibots.protocols.uniswap_v3.tick_math import MAX_SQRT_RATIO, MIN_SQRT_RATIO
+from defibots.state.store import MarketState
+from defibots.state.uniswap import PoolsUpdated, uniswap
 from defibots.strategies.registry import StrategyContext, StrategySpec
 
 PoolModel = UniswapV2Pair | UniswapV3Pool
@@ -340,9 +341,9 @@ class AmmArbStrategy(Strategy):
     that already stands when the watcher starts is no different from one a later swap opens.
     """
 
-    def __init__(self, states: PoolStates, params: ArbParams) -> None:
-        self.states = states
-        self.finder = ArbFinder(states.pools, params)
+    def __init__(self, market: MarketState, params: ArbParams) -> None:
+        self.uniswap = uniswap(market)
+        self.finder = ArbFinder(self.uniswap.pools, params)
         self.ranked: list[Opportunity] = []
         self.last_block = 0
         self._acted: set[tuple[int, Cycle]] = set()
@@ -368,7 +369,7 @@ class AmmArbStrategy(Strategy):
             return self._act()
         if not isinstance(event, PoolsUpdated):
             return ()
-        changed = {a: p for a in event.pools if (p := self.states.get(a)) is not None}
+        changed = {a: p for a in event.pools if (p := self.uniswap.get(a)) is not None}
         self.ranked = self.finder.update(changed, event.block_number)
         return self._act()
 
@@ -390,7 +391,7 @@ def _build(ctx: StrategyContext, s: ArbSettings) -> AmmArbStrategy:
         base_token=token(s.base_token).address, max_hops=s.max_hops, min_net_profit=s.min_profit_wei,
         priority_fee=s.priority_fee_wei, builder_share_bps=0,  # the public path pays no builder
     )  # fmt: skip
-    return AmmArbStrategy(ctx.states, params)
+    return AmmArbStrategy(ctx.market, params)
 
 
 def _rows(strategy: AmmArbStrategy) -> list[list[str]]:

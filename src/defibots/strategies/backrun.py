@@ -23,13 +23,14 @@ from defibots.actions import BackrunBundleAction, BundlePrepare, PoolToWarm
 from defibots.chain import router_calls
 from defibots.chain.events import MempoolSwap, NewBlock
 from defibots.chain.pool_address import v2_pair_address, v3_pool_address
-from defibots.chain.pool_sync import PoolStates
 from defibots.chain.router_calls import RouterKind
 from defibots.engine import Action, Strategy
 from defibots.events import Event
 from defibots.protocols.eip1559 import next_base_fee
 from defibots.protocols.uniswap_router import PoolModel, RouterHop, Unpredictable, predict
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
+from defibots.state.store import MarketState
+from defibots.state.uniswap import uniswap
 from defibots.strategies.amm_arb import ArbFinder, ArbParams
 
 
@@ -82,16 +83,16 @@ class BackrunStrategy(Strategy):
 
     def __init__(
         self,
-        states: PoolStates,
+        market: MarketState,
         params: ArbParams,
         head: Head | None = None,
         own_senders: Iterable[str] = (),
     ) -> None:
-        self.states = states
+        self.uniswap = uniswap(market)
         self.params = params
         self.head = head
         self.own = {s.lower() for s in own_senders}
-        self.finder = ArbFinder(states.pools, params)
+        self.finder = ArbFinder(self.uniswap.pools, params)
         self.stats = BackrunStats()
         self.last: BackrunBundleAction | None = None
 
@@ -112,7 +113,7 @@ class BackrunStrategy(Strategy):
 
     def pools_to_warm(self) -> tuple[PoolToWarm, ...]:
         out = []
-        for pool in self.states.pools.values():
+        for pool in self.uniswap.pools.values():
             if isinstance(pool, UniswapV3Pool):
                 word = (pool.tick // pool.tick_spacing) >> 8  # floor, as TickBitmap.position
                 words = (word - 1, word, word + 1)
@@ -165,10 +166,10 @@ class BackrunStrategy(Strategy):
         if previous_blockhash is not None and previous_blockhash.lower() != head.hash.lower():
             self.stats.victim_reverts += 1
             return None
-        states = self.states
+        pools = self.uniswap
 
         def resolve(hop: RouterHop) -> PoolModel | None:
-            return states.get(_pool_address(hop.protocol, hop.token_in, hop.token_out, hop.fee))
+            return pools.get(_pool_address(hop.protocol, hop.token_in, hop.token_out, hop.fee))
 
         try:
             prediction = predict(
@@ -188,7 +189,7 @@ class BackrunStrategy(Strategy):
     def _scratch_finder(self, base_fee: int, target: int) -> ArbFinder:
         """A copy of the template finder over the live models: shares the cycle index, owns its state."""
         finder = copy.copy(self.finder)
-        finder.pools = dict(self.states.pools)
+        finder.pools = dict(self.uniswap.pools)
         finder.best = {}
         finder.params = replace(self.params, base_fee=base_fee)
         finder.block_number = target

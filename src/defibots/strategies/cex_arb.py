@@ -25,13 +25,14 @@ from typing import ClassVar, Literal
 from defibots.actions import HOP_GAS, TX_BASE_GAS
 from defibots.cex.book import BPS, Depth, to_units, walk
 from defibots.cex.events import BookTop
-from defibots.chain.events import NewBlock, PoolsUpdated
-from defibots.chain.pool_sync import PoolStates
+from defibots.chain.events import NewBlock
 from defibots.engine import Action, Capability, Strategy
 from defibots.events import Event
 from defibots.protocols import ContractRevert
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
 from defibots.protocols.uniswap_v3 import UniswapV3Pool, v3_price
+from defibots.state.store import MarketState
+from defibots.state.uniswap import PoolsUpdated, UniswapPools, uniswap
 from defibots.strategies.amm_arb import PoolModel, quote, search_limit
 
 Direction = Literal["sell_amm_buy_cex", "buy_amm_sell_cex"]
@@ -247,13 +248,13 @@ def _tokens(pool: PoolModel) -> tuple[str, str]:
     return pool.token0.lower(), pool.token1.lower()
 
 
-def market_pools(states: PoolStates, market: CexMarket) -> list[str]:
+def market_pools(pools: UniswapPools, market: CexMarket) -> list[str]:
     """Addresses of the tracked pools pairing the market's base with one of its quote tokens."""
     base = market.base.address.lower()
     quotes = {q.address.lower() for q in market.quotes}
     return [
         address
-        for address, pool in states.pools.items()
+        for address, pool in pools.pools.items()
         if base in _tokens(pool) and (set(_tokens(pool)) - {base}) & quotes
     ]
 
@@ -262,11 +263,11 @@ class CexArbStrategy(Strategy):
     """Re-prices a market on its book's changes and on its pools' changes; emits the best round trip per
     direction when its edge clears `min_edge_bps`, once per distinct (pool, size, profit)."""
 
-    def __init__(self, states: PoolStates, params: CexArbParams) -> None:
-        self.states = states
+    def __init__(self, market: MarketState, params: CexArbParams) -> None:
+        self.uniswap = uniswap(market)
         self.pricer = CexPricer(params)
         self.markets = {m.symbol: m for m in params.markets}
-        self.pools_by_market = {m.symbol: market_pools(states, m) for m in params.markets}
+        self.pools_by_market = {m.symbol: market_pools(self.uniswap, m) for m in params.markets}
         self.books: dict[str, BookTop] = {}
         self.last_block = 0
         self.best: dict[tuple[str, Direction], CexSignal] = {}
@@ -321,7 +322,7 @@ class CexArbStrategy(Strategy):
         market = self.markets[symbol]
         top = self.books[symbol]
         native = self.native_price(market)
-        pools = [p for a in self.pools_by_market[symbol] if (p := self.states.get(a)) is not None]
+        pools = [p for a in self.pools_by_market[symbol] if (p := self.uniswap.get(a)) is not None]
         if top.depth is None or native is None or not pools:
             return []
         self.stats.evaluations += 1

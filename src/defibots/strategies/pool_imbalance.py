@@ -21,11 +21,12 @@ from itertools import combinations
 from pydantic import BaseModel, ConfigDict, Field
 
 from defibots.chain.addresses import TOKENS
-from defibots.chain.events import NewBlock, PoolsUpdated
-from defibots.chain.pool_sync import PoolModel, PoolStates
+from defibots.chain.events import NewBlock
 from defibots.engine import Action, Capability, Strategy
 from defibots.events import Event
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
+from defibots.state.store import MarketState
+from defibots.state.uniswap import PoolModel, PoolsUpdated, uniswap
 from defibots.strategies.registry import Alert, StrategySpec
 
 _Q192 = 2**192
@@ -144,8 +145,8 @@ def alert_for(g: PoolGap) -> Alert:
 class PoolImbalanceStrategy(Strategy):
     """Re-prices the pairs whose pools changed; alerts the gaps above the threshold."""
 
-    def __init__(self, states: PoolStates, min_gap_bps: Decimal) -> None:
-        self.states = states
+    def __init__(self, market: MarketState, min_gap_bps: Decimal) -> None:
+        self.uniswap = uniswap(market)
         self.min_gap_bps = Fraction(min_gap_bps)
         self.gaps: list[PoolGap] = []
         self.last_block = 0
@@ -157,10 +158,10 @@ class PoolImbalanceStrategy(Strategy):
         return "pool_imbalance"
 
     async def sync_state(self) -> None:
-        self.gaps = pair_gaps(self.states.pools.values(), self._block())
+        self.gaps = pair_gaps(self.uniswap.pools.values(), self._block())
 
     def _block(self) -> int:
-        return max(self.last_block, max((p.block_number for p in self.states.pools.values()), default=0))
+        return max(self.last_block, max((p.block_number for p in self.uniswap.pools.values()), default=0))
 
     async def process_event(self, event: Event) -> Sequence[Action]:
         if isinstance(event, NewBlock):
@@ -175,7 +176,7 @@ class PoolImbalanceStrategy(Strategy):
         else:
             return ()
         block = self._block()
-        self.gaps = pair_gaps(self.states.pools.values(), block)
+        self.gaps = pair_gaps(self.uniswap.pools.values(), block)
         actions: list[Action] = []
         for g in self.gaps:
             if g.gap_bps <= self.min_gap_bps:
@@ -209,7 +210,7 @@ STRATEGY = StrategySpec(
     name="pool_imbalance",
     summary="alert when two pools of one pair differ in mid price by more than min_gap_bps",
     settings=PoolImbalanceSettings,
-    build=lambda ctx, s: PoolImbalanceStrategy(ctx.states, s.min_gap_bps),
+    build=lambda ctx, s: PoolImbalanceStrategy(ctx.market, s.min_gap_bps),
     columns=("pair", "cheap pool", "price", "rich pool", "price", "quoted", "gap bps", "block"),
     rows=rows,
     state=("uniswap",),

@@ -25,11 +25,12 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from defibots.chain.events import NewBlock, PoolsUpdated
-from defibots.chain.pool_sync import PoolStates
+from defibots.chain.events import NewBlock
 from defibots.engine import Action, Capability, Strategy
 from defibots.errors import UserError
 from defibots.events import Event
+from defibots.state.store import MarketState
+from defibots.state.uniswap import PoolsUpdated
 
 ENTRY_POINT_GROUP = "defibots.strategies"
 BUILTIN_PACKAGE = "defibots.strategies"
@@ -59,7 +60,7 @@ class StrategyContext:
     """The shared state a job hands a strategy's `build`: the chain and the live pool models."""
 
     chain_id: int
-    states: PoolStates
+    market: MarketState
     tokens: tuple[str, ...]
     """Addresses of the tokens whose pools are tracked."""
 

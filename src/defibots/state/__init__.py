@@ -1,0 +1,1 @@
+"""The market state strategies read: one store, one part per protocol (see store.py)."""
