@@ -22,6 +22,7 @@ from eth_utils import keccak, to_checksum_address
 from defibots.chain import addresses as A
 from defibots.chain.calldata import calldata
 from defibots.chain.pool_address import v2_pair_address, v3_pool_address
+from defibots.devnet import aave_replica
 from defibots.errors import UserError
 from defibots.foundry.anvil import rpc_call
 from defibots.paths import forge_artifact, npm_artifact, state_dir
@@ -116,6 +117,7 @@ def cache_key() -> str:
         h.update(json.dumps(_forge_bytecode(source, name)).encode())
     anvil_pkg = npm_artifact("@foundry-rs/anvil-linux-amd64/package.json")
     h.update(json.loads(anvil_pkg.read_text())["version"].encode())
+    h.update(aave_replica.cache_inputs())
     return h.hexdigest()[:16]
 
 
@@ -211,6 +213,7 @@ class ReplicaBuilder:
         self.progress("dev accounts")
         self._fund_dev_accounts()
         self.check_receipts()
+        aave_replica.build_aave(self)
         for who in (DEPLOYER, A.UNISWAP_V3_FACTORY_OWNER):
             self.rpc("anvil_stopImpersonatingAccount", who)
 
