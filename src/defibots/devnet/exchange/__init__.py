@@ -1,12 +1,33 @@
-"""A local spot exchange that answers like Binance's REST API, so ccxt's real `binance` class trades on it.
+"""Local spot venues that answer like Binance (REST + WebSocket) or Bybit (V5 REST), so ccxt's real
+`binance`, ccxt.pro `binance` and `bybit` classes trade on them, pointed there through `urls` only.
 
-Modules: `market` (a symbol's spec and book), `matching` (taker fills against the book), `accounts`
-(balances and fees), `binance_rest` (the Binance v3 REST API), `server` (`LocalExchange`, its admin
+Modules, one concern each: `orders` (order, trade and update records), `book` (the price-time-priority
+resting book), `liquidity` (the market maker's ladder around the mid), `accounts` (keys, balances, fees),
+`matching` (the engine), `market` (a symbol's spec and state), `rate_limit` (per-IP request weight, 429
+then 418), `binance_codec` (Binance's message shapes), `binance_rest`, `binance_ws`, `bybit_rest` (the
+venue APIs), `ccxt_config` (the ccxt settings for a local venue), `server` (`LocalExchange`, its admin
 endpoint and `ExchangeThread`).
 """
 
-from defibots.devnet.exchange.binance_rest import ApiError
+from defibots.devnet.exchange.accounts import Account
+from defibots.devnet.exchange.binance_codec import ApiError
+from defibots.devnet.exchange.ccxt_config import Venue, ccxt_config
 from defibots.devnet.exchange.market import MarketSpec
+from defibots.devnet.exchange.orders import Order, OrderRequest, Trade
+from defibots.devnet.exchange.rate_limit import RateLimits
 from defibots.devnet.exchange.server import ExchangeThread, LocalExchange, admin_set_mid
 
-__all__ = ["ApiError", "ExchangeThread", "LocalExchange", "MarketSpec", "admin_set_mid"]
+__all__ = [
+    "Account",
+    "ApiError",
+    "ExchangeThread",
+    "LocalExchange",
+    "MarketSpec",
+    "Order",
+    "OrderRequest",
+    "RateLimits",
+    "Trade",
+    "Venue",
+    "admin_set_mid",
+    "ccxt_config",
+]

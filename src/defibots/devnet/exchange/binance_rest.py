@@ -1,10 +1,11 @@
-"""The Binance spot REST API (v3) over the local exchange, as ccxt's real `binance` class calls it.
+"""The Binance spot REST API (v3, plus sapi tradeFee) over a local venue, as ccxt's real `binance` calls it.
 
-Endpoints: /api/v3/exchangeInfo, ticker/24hr, ticker/bookTicker, ticker/price, depth, time, ping, order,
-order/test, account. Signed endpoints check the API key, the HMAC-SHA256 signature over query string +
-body (Binance's rule) and the timestamp against recvWindow, and reply with Binance's error shapes, so ccxt
-maps them to its own exception classes. Orders are validated with Binance's filters, then matched
-(`matching`) and settled on the account (`accounts`).
+Public: exchangeInfo, ticker/24hr, ticker/bookTicker, ticker/price, depth, time, ping. Signed (API key
+header, HMAC-SHA256 `signature` over query string + body, timestamp within recvWindow): order (POST, GET,
+DELETE), order/test, openOrders (GET, DELETE), allOrders, account, myTrades, /sapi/v1/asset/tradeFee. Every
+/api and /sapi request is weighed against the IP's rate limit first (`rate_limit`). Errors come back in
+Binance's shapes ({"code": ..., "msg": ...}), so ccxt maps them to its own exception classes. Orders are
+checked against Binance's filters here and then handed to the venue's matching engine.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -20,17 +20,34 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from defibots.cex.book import Fill, Side, fee_for, walk, walk_quote
+from defibots.cex.book import Side
+from defibots.devnet.exchange.accounts import Account
+from defibots.devnet.exchange.binance_codec import (
+    EIGHT,
+    ApiError,
+    account_json,
+    check_timestamp,
+    fmt,
+    int_param,
+    mandatory,
+    order_json,
+    rejection,
+    trade_json,
+)
 from defibots.devnet.exchange.market import MarketSpec, MarketState, top_of_book
+from defibots.devnet.exchange.matching import now_ms
+from defibots.devnet.exchange.orders import (
+    Order,
+    OrderRejected,
+    OrderRequest,
+    OrderType,
+    TimeInForce,
+)
 
 if TYPE_CHECKING:
     from defibots.devnet.exchange.server import LocalExchange
 
-EIGHT = Decimal("0.00000001")  # Binance prints prices, quantities and commissions with 8 decimals
-MAX_RECV_WINDOW_MS = 60_000
-DEFAULT_RECV_WINDOW_MS = 5_000
-RATE_LIMITS = (
-    ("REQUEST_WEIGHT", "MINUTE", 1, 6000),
+ORDER_RATE_LIMITS = (  # listed like Binance's; not enforced
     ("ORDERS", "SECOND", 10, 100),
     ("ORDERS", "DAY", 1, 200000),
 )
@@ -39,29 +56,22 @@ BAD_LIMIT = "Illegal characters found in parameter 'limit'; legal range is '1-50
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def fmt(value: Decimal) -> str:
-    """Binance's number format: fixed point with 8 decimals (more only if the value needs them)."""
-    if value == value.quantize(EIGHT):
-        return f"{value.quantize(EIGHT):f}"
-    return f"{value:f}"
-
-
-class ApiError(Exception):
-    """A request Binance would reject: becomes {"code": ..., "msg": ...} with an HTTP 4xx status."""
-
-    def __init__(self, code: int, msg: str, status: int = 400) -> None:
-        super().__init__(msg)
-        self.code = code
-        self.msg = msg
-        self.status = status
-
-
-def _mandatory(name: str) -> ApiError:
-    return ApiError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+def request_weight(path: str, params: Mapping[str, str], method: str) -> int:
+    """Binance's REQUEST_WEIGHT for an endpoint (the values its API docs list)."""
+    one_symbol = "symbol" in params
+    if path == "/api/v3/depth":
+        limit = int(params["limit"]) if params.get("limit", "").isdigit() else 100
+        return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
+    if path == "/api/v3/ticker/24hr":
+        return 2 if one_symbol else 80
+    if path in ("/api/v3/ticker/bookTicker", "/api/v3/ticker/price"):
+        return 2 if one_symbol else 4
+    if path == "/api/v3/openOrders" and method == "GET":
+        return 6 if one_symbol else 80
+    if path == "/api/v3/order" and method == "GET":
+        return 4
+    heavy = ("/api/v3/exchangeInfo", "/api/v3/account", "/api/v3/myTrades", "/api/v3/allOrders")
+    return 20 if path in heavy else 1
 
 
 class BinanceRestApi:
@@ -80,22 +90,72 @@ class BinanceRestApi:
             web.get("/api/v3/ticker/bookTicker", self._book_ticker),
             web.get("/api/v3/ticker/price", self._ticker_price),
             web.post("/api/v3/order", self._new_order),
+            web.get("/api/v3/order", self._query_order),
+            web.delete("/api/v3/order", self._cancel_order),
             web.post("/api/v3/order/test", self._test_order),
+            web.get("/api/v3/openOrders", self._open_orders),
+            web.get("/api/v3/allOrders", self._all_orders),
+            web.delete("/api/v3/openOrders", self._cancel_open_orders),
             web.get("/api/v3/account", self._account),
+            web.get("/api/v3/myTrades", self._my_trades),
+            web.get("/sapi/v1/asset/tradeFee", self._trade_fee),
         ]
 
     @web.middleware
     async def errors_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Rate-limit /api and /sapi requests per IP, then answer ApiErrors in Binance's shape."""
         self.exchange.requests += 1
+        headers: dict[str, str] = {}
+        if request.path.startswith(("/api/", "/sapi/")):
+            ip = request.remote or "unknown"
+            verdict = self.exchange.limiter.check(
+                ip, request_weight(request.path, request.query, request.method)
+            )
+            headers["X-MBX-USED-WEIGHT-1M"] = str(verdict.used_weight)
+            if verdict.status != 200:
+                return web.json_response(
+                    {
+                        "code": -1003,
+                        "msg": self._rate_limit_message(ip, verdict.status, verdict.retry_after_s),
+                    },
+                    status=verdict.status,
+                    headers=headers | {"Retry-After": str(verdict.retry_after_s)},
+                )
         try:
-            return await handler(request)
+            response = await handler(request)
         except ApiError as exc:
-            return web.json_response({"code": exc.code, "msg": exc.msg}, status=exc.status)
+            return web.json_response({"code": exc.code, "msg": exc.msg}, status=exc.status, headers=headers)
+        response.headers.update(headers)
+        return response
+
+    def _weight_limit(self) -> dict[str, Any]:
+        """The REQUEST_WEIGHT limit this venue enforces, in exchangeInfo's shape."""
+        limits = self.exchange.limiter.limits
+        whole_minutes = limits.window_s % 60 == 0
+        return {
+            "rateLimitType": "REQUEST_WEIGHT",
+            "interval": "MINUTE" if whole_minutes else "SECOND",
+            "intervalNum": int(limits.window_s // 60) if whole_minutes else max(1, int(limits.window_s)),
+            "limit": limits.weight_per_window,
+        }
+
+    def _rate_limit_message(self, ip: str, status: int, retry_after_s: int) -> str:
+        if status == 418:
+            until = now_ms() + retry_after_s * 1000
+            return (
+                f"Way too many requests; IP({ip}) banned until {until}. "
+                "Please use the websocket for live updates to avoid bans."
+            )
+        limits = self.exchange.limiter.limits
+        return (
+            f"Too many requests; current limit of IP({ip}) is {limits.weight_per_window} requests per "
+            f"{limits.window_s:g} SECOND. Please use the websocket for live updates to avoid polling the API."
+        )
 
     def symbol_param(self, params: Mapping[str, str]) -> MarketState:
         market_id = params.get("symbol")
         if not market_id:
-            raise _mandatory("symbol")
+            raise mandatory("symbol")
         market = self.exchange.markets.get(market_id.upper())
         if market is None:
             raise ApiError(-1121, "Invalid symbol.")
@@ -137,8 +197,11 @@ class BinanceRestApi:
                 "timezone": "UTC",
                 "serverTime": now_ms(),
                 "rateLimits": [
-                    {"rateLimitType": kind, "interval": interval, "intervalNum": num, "limit": limit}
-                    for kind, interval, num, limit in RATE_LIMITS
+                    self._weight_limit(),
+                    *(
+                        {"rateLimitType": kind, "interval": interval, "intervalNum": num, "limit": limit}
+                        for kind, interval, num, limit in ORDER_RATE_LIMITS
+                    ),
                 ],
                 "exchangeFilters": [],
                 "symbols": [self._symbol_info(m.spec) for m in selected],
@@ -157,7 +220,7 @@ class BinanceRestApi:
             "quoteAssetPrecision": 8,
             "baseCommissionPrecision": 8,
             "quoteCommissionPrecision": 8,
-            "orderTypes": ["LIMIT", "MARKET"],
+            "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
             "icebergAllowed": False,
             "ocoAllowed": False,
             "otoAllowed": False,
@@ -217,11 +280,6 @@ class BinanceRestApi:
             }
         )
 
-    def _top(self, market: MarketState) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-        bid, bid_qty = market.bids[0] if market.bids else (Decimal(0), Decimal(0))
-        ask, ask_qty = market.asks[0] if market.asks else (Decimal(0), Decimal(0))
-        return bid, bid_qty, ask, ask_qty
-
     def _ticker(self, market: MarketState) -> dict[str, Any]:
         bid, bid_qty, ask, ask_qty = top_of_book(market)
         now = now_ms()
@@ -278,12 +336,13 @@ class BinanceRestApi:
 
     # ---------------------------------------------------------------- signed endpoints
 
-    async def _signed_params(self, request: web.Request) -> dict[str, str]:
+    async def _signed_params(self, request: web.Request) -> tuple[Account, dict[str, str]]:
         """Binance's SIGNED checks: API key, HMAC over query string + body, then timestamp/recvWindow."""
         key = request.headers.get("X-MBX-APIKEY")
         if not key:
             raise ApiError(-2014, "API-key format invalid.", status=401)
-        if not hmac.compare_digest(key, self.exchange.api_key):
+        account = self.exchange.account_for_key(key)
+        if account is None:
             raise ApiError(-2015, "Invalid API-key, IP, or permissions for action.", status=401)
         query = request.rel_url.raw_query_string
         body = (await request.read()).decode("utf-8", errors="replace")
@@ -298,35 +357,174 @@ class BinanceRestApi:
                     kept.append(part)
             unsigned.append("&".join(kept))
         if not signature:
-            raise _mandatory("signature")
+            raise mandatory("signature")
         expected = hmac.new(
-            self.exchange.api_secret.encode(), "".join(unsigned).encode(), hashlib.sha256
+            account.api_secret.encode(), "".join(unsigned).encode(), hashlib.sha256
         ).hexdigest()
         if not hmac.compare_digest(expected, signature.lower()):
             raise ApiError(-1022, "Signature for this request is not valid.")
         params = dict(parse_qsl(query, keep_blank_values=True))
         params.update(parse_qsl(body, keep_blank_values=True))
         params.pop("signature", None)
-        timestamp = self._int_param(params, "timestamp")
-        recv_window = self._int_param(params, "recvWindow", DEFAULT_RECV_WINDOW_MS)
-        if recv_window > MAX_RECV_WINDOW_MS:
-            raise ApiError(-1131, "recvWindow must be less than 60000")
-        now = now_ms()
-        if not (timestamp < now + 1000 and now - timestamp <= recv_window):
-            raise ApiError(-1021, "Timestamp for this request is outside of the recvWindow.")
-        return params
+        check_timestamp(params)
+        return account, params
+
+    async def _account(self, request: web.Request) -> web.Response:
+        account, _ = await self._signed_params(request)
+        return web.json_response(account_json(account))
+
+    async def _trade_fee(self, request: web.Request) -> web.Response:
+        account, params = await self._signed_params(request)
+        markets = (
+            [self.symbol_param(params)] if params.get("symbol") else list(self.exchange.markets.values())
+        )
+        maker, taker = fmt(account.maker_fee_bps / 10_000), fmt(account.taker_fee_bps / 10_000)
+        return web.json_response(
+            [
+                {"symbol": m.spec.market_id, "makerCommission": maker, "takerCommission": taker}
+                for m in markets
+            ]
+        )
+
+    async def _test_order(self, request: web.Request) -> web.Response:
+        _, params = await self._signed_params(request)
+        self._order_request(params)
+        return web.json_response({})
+
+    async def _new_order(self, request: web.Request) -> web.Response:
+        account, params = await self._signed_params(request)
+        market, order_request = self._order_request(params)
+        try:
+            order = self.exchange.engine.submit(account, market, order_request)
+        except OrderRejected as exc:
+            raise rejection(exc) from None
+        ack: dict[str, Any] = {
+            "symbol": market.spec.market_id,
+            "orderId": order.order_id,
+            "orderListId": -1,
+            "clientOrderId": order.client_id,
+            "transactTime": order.created_ms,
+        }
+        resp_type = params.get("newOrderRespType", "FULL").upper()
+        if resp_type == "ACK":
+            return web.json_response(ack)
+        result = order_json(order, market.spec)
+        for unused in ("stopPrice", "icebergQty", "time", "updateTime", "isWorking"):
+            del result[unused]
+        result["transactTime"] = order.created_ms
+        if resp_type == "FULL":
+            result["fills"] = [
+                {
+                    "price": fmt(t.price),
+                    "qty": fmt(t.qty),
+                    "commission": fmt(t.commission),
+                    "commissionAsset": t.commission_asset,
+                    "tradeId": t.trade_id,
+                }
+                for t in order.trades
+            ]
+        return web.json_response(result)
+
+    def _find_order(self, account: Account, market: MarketState, params: Mapping[str, str]) -> Order | None:
+        if params.get("orderId"):
+            return self.exchange.engine.find(account, market, order_id=self._int_param(params, "orderId"))
+        if params.get("origClientOrderId"):
+            return self.exchange.engine.find(account, market, client_id=params["origClientOrderId"])
+        raise ApiError(
+            -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
+        )
+
+    async def _query_order(self, request: web.Request) -> web.Response:
+        account, params = await self._signed_params(request)
+        market = self.symbol_param(params)
+        order = self._find_order(account, market, params)
+        if order is None:
+            raise ApiError(-2013, "Order does not exist.")
+        return web.json_response(order_json(order, market.spec))
+
+    def _cancel(
+        self, account: Account, market: MarketState, order: Order, new_client_id: str
+    ) -> dict[str, Any]:
+        try:
+            self.exchange.engine.cancel(account, market, order)
+        except OrderRejected as exc:
+            raise rejection(exc) from None
+        result = order_json(order, market.spec)
+        for unused in ("stopPrice", "icebergQty", "time", "updateTime", "isWorking", "workingTime"):
+            del result[unused]
+        return result | {
+            "origClientOrderId": order.client_id,
+            "clientOrderId": new_client_id or f"cancel-{order.order_id}",
+            "transactTime": order.updated_ms,
+        }
+
+    async def _cancel_order(self, request: web.Request) -> web.Response:
+        account, params = await self._signed_params(request)
+        market = self.symbol_param(params)
+        order = self._find_order(account, market, params)
+        if order is None:
+            raise ApiError(-2011, "Unknown order sent.")
+        return web.json_response(self._cancel(account, market, order, params.get("newClientOrderId", "")))
+
+    async def _open_orders(self, request: web.Request) -> web.Response:
+        account, params = await self._signed_params(request)
+        market = self.symbol_param(params) if params.get("symbol") else None
+        orders = self.exchange.engine.open_orders(account, market)
+        specs = {m.spec.market_id: m.spec for m in self.exchange.markets.values()}
+        return web.json_response([order_json(o, specs[o.market_id]) for o in orders])
+
+    async def _all_orders(self, request: web.Request) -> web.Response:
+        """Every order of the symbol (open or not), oldest first, from `orderId` on if given."""
+        account, params = await self._signed_params(request)
+        market = self.symbol_param(params)
+        limit = self._int_param(params, "limit", 500)
+        if not 1 <= limit <= 1000:
+            raise ApiError(-1100, "Illegal characters found in parameter 'limit'; legal range is '1-1000'.")
+        from_id = self._int_param(params, "orderId", 0)
+        start = self._int_param(params, "startTime", 0)
+        end = self._int_param(params, "endTime", 2**63)
+        orders = [
+            o
+            for o in self.exchange.engine.orders.values()
+            if o.account_id == account.account_id
+            and o.market_id == market.spec.market_id
+            and o.order_id >= from_id
+            and start <= o.created_ms <= end
+        ]
+        return web.json_response([order_json(o, market.spec) for o in orders[:limit]])
+
+    async def _cancel_open_orders(self, request: web.Request) -> web.Response:
+        account, params = await self._signed_params(request)
+        market = self.symbol_param(params)
+        orders = self.exchange.engine.open_orders(account, market)
+        return web.json_response([self._cancel(account, market, o, "") for o in orders])
+
+    async def _my_trades(self, request: web.Request) -> web.Response:
+        account, params = await self._signed_params(request)
+        market = self.symbol_param(params)
+        limit = self._int_param(params, "limit", 500)
+        if not 1 <= limit <= 1000:
+            raise ApiError(-1100, "Illegal characters found in parameter 'limit'; legal range is '1-1000'.")
+        trades = [
+            t for t in self.exchange.engine.trades[account.account_id] if t.market_id == market.spec.market_id
+        ]
+        if params.get("orderId"):
+            order_id = self._int_param(params, "orderId")
+            trades = [t for t in trades if t.order_id == order_id]
+        if params.get("fromId"):
+            from_id = self._int_param(params, "fromId")
+            trades = [t for t in trades if t.trade_id >= from_id]
+        if params.get("startTime"):
+            start = self._int_param(params, "startTime")
+            trades = [t for t in trades if t.time_ms >= start]
+        if params.get("endTime"):
+            end = self._int_param(params, "endTime")
+            trades = [t for t in trades if t.time_ms <= end]
+        return web.json_response([trade_json(t) for t in trades[:limit]])
 
     @staticmethod
     def _int_param(params: Mapping[str, str], name: str, default: int | None = None) -> int:
-        raw = params.get(name)
-        if raw is None or raw == "":
-            if default is None:
-                raise _mandatory(name)
-            return default
-        try:
-            return int(raw)
-        except ValueError:
-            raise ApiError(-1100, f"Illegal characters found in parameter '{name}'.") from None
+        return int_param(params, name, default)
 
     @staticmethod
     def _decimal_param(params: Mapping[str, str], name: str) -> Decimal | None:
@@ -341,159 +539,60 @@ class BinanceRestApi:
             raise ApiError(-1100, f"Illegal characters found in parameter '{name}'.")
         return value
 
-    async def _account(self, request: web.Request) -> web.Response:
-        await self._signed_params(request)
-        rate, zero = fmt(self.exchange.account.taker_fee_bps / 10_000), fmt(Decimal(0))
-        return web.json_response(
-            {
-                "makerCommission": int(self.exchange.account.taker_fee_bps),
-                "takerCommission": int(self.exchange.account.taker_fee_bps),
-                "buyerCommission": 0,
-                "sellerCommission": 0,
-                "commissionRates": {"maker": rate, "taker": rate, "buyer": zero, "seller": zero},
-                "canTrade": True,
-                "canWithdraw": False,
-                "canDeposit": False,
-                "brokered": False,
-                "requireSelfTradePrevention": False,
-                "preventSor": False,
-                "updateTime": now_ms(),
-                "accountType": "SPOT",
-                "balances": [
-                    {"asset": asset, "free": fmt(amount), "locked": fmt(Decimal(0))}
-                    for asset, amount in sorted(self.exchange.account.balances.items())
-                ],
-                "permissions": ["SPOT"],
-                "uid": 1,
-            }
-        )
-
-    async def _test_order(self, request: web.Request) -> web.Response:
-        params = await self._signed_params(request)
-        self._plan_order(params)
-        return web.json_response({})
-
-    async def _new_order(self, request: web.Request) -> web.Response:
-        params = await self._signed_params(request)
-        market, side, order_type, tif, fill = self._plan_order(params)
-        return web.json_response(self._execute(params, market, side, order_type, tif, fill))
-
-    def _plan_order(self, params: Mapping[str, str]) -> tuple[MarketState, Side, str, str, Fill]:
-        """Validate like Binance's filters and walk the book; nothing changes until `_execute`."""
+    def _order_request(self, params: Mapping[str, str]) -> tuple[MarketState, OrderRequest]:
+        """Parse and check a new order like Binance's filters; nothing changes here."""
         market = self.symbol_param(params)
         spec = market.spec
         side_raw = params.get("side", "").upper()
         if side_raw not in ("BUY", "SELL"):
-            raise _mandatory("side")
+            raise mandatory("side")
         side: Side = "buy" if side_raw == "BUY" else "sell"
         order_type = params.get("type", "").upper()
         if not order_type:
-            raise _mandatory("type")
-        if order_type not in ("MARKET", "LIMIT"):
+            raise mandatory("type")
+        if order_type not in ("MARKET", "LIMIT", "LIMIT_MAKER"):
             raise ApiError(-1116, "Invalid orderType.")
         quantity = self._decimal_param(params, "quantity")
         quote_qty = self._decimal_param(params, "quoteOrderQty")
-        limit_price = None
-        tif = "GTC"
-        if order_type == "LIMIT":
-            tif = params.get("timeInForce", "").upper()
-            if not tif:
-                raise _mandatory("timeInForce")
-            if tif not in ("IOC", "FOK"):
-                raise ApiError(-1020, "This operation is not supported.")  # the local book takes, never rests
-            limit_price = self._decimal_param(params, "price")
-            if limit_price is None:
-                raise _mandatory("price")
-            if limit_price % spec.tick_size:
+        price: Decimal | None = None
+        tif: TimeInForce = "GTC"
+        if order_type in ("LIMIT", "LIMIT_MAKER"):
+            if order_type == "LIMIT":
+                raw_tif = params.get("timeInForce", "").upper()
+                if not raw_tif:
+                    raise mandatory("timeInForce")
+                if raw_tif not in ("GTC", "IOC", "FOK"):
+                    raise ApiError(-1115, "Invalid timeInForce.")
+                tif = "GTC" if raw_tif == "GTC" else "IOC" if raw_tif == "IOC" else "FOK"
+            else:
+                tif = "POST_ONLY"
+            price = self._decimal_param(params, "price")
+            if price is None:
+                raise mandatory("price")
+            if price % spec.tick_size:
                 raise ApiError(-1013, "Filter failure: PRICE_FILTER")
             if quantity is None:
-                raise _mandatory("quantity")
+                raise mandatory("quantity")
             quote_qty = None
         elif (quantity is None) == (quote_qty is None):
             raise ApiError(-1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty.")
-        depth = self.exchange.depth(spec.symbol)
         if quantity is not None:
             if not spec.min_qty <= quantity <= spec.max_qty or (quantity - spec.min_qty) % spec.lot_size:
                 raise ApiError(-1013, "Filter failure: LOT_SIZE")
-            fee = self.exchange.account.taker_fee_bps
-            fill = walk(depth, side, quantity, taker_fee_bps=fee, limit_price=limit_price, fee_quantum=EIGHT)
-            reference = limit_price or (fill.legs[0].price if fill.legs else spec.mid)
+            opposite: Side = "sell" if side == "buy" else "buy"
+            reference = price or market.book.best_price(opposite) or market.mid
             notional = quantity * reference
-        elif quote_qty is not None:
-            fill = walk_quote(
-                depth,
-                side,
-                quote_qty,
-                spec.lot_size,
-                taker_fee_bps=self.exchange.account.taker_fee_bps,
-                fee_quantum=EIGHT,
-            )
-            notional = quote_qty
-        else:  # unreachable: exactly one of quantity / quoteOrderQty is set here
-            raise _mandatory("quantity")
+        else:
+            notional = quote_qty or Decimal(0)
         if notional < spec.min_notional:
             raise ApiError(-1013, "Filter failure: NOTIONAL")
-        if tif == "FOK" and not fill.complete:
-            fill = Fill(side, fill.requested_qty, Decimal(0), Decimal(0), Decimal(0), ())
-        if not self.exchange.account.can_pay(spec, side, fill):
-            raise ApiError(-2010, "Account has insufficient balance for requested action.")
-        return market, side, order_type, tif, fill
-
-    def _execute(
-        self,
-        params: Mapping[str, str],
-        market: MarketState,
-        side: Side,
-        order_type: str,
-        tif: str,
-        fill: Fill,
-    ) -> dict[str, Any]:
-        spec = market.spec
-        now = now_ms()
-        order_id = self.exchange.matching.next_order_id()
-        trades = self.exchange.matching.take(market, side, fill)
-        self.exchange.account.settle(spec, side, fill)
-        fee_bps = self.exchange.account.taker_fee_bps
-        fills = [
-            {
-                "price": fmt(trade.price),
-                "qty": fmt(trade.qty),
-                "commission": fmt(
-                    fee_for(trade.qty if side == "buy" else trade.price * trade.qty, fee_bps, EIGHT)
-                ),
-                "commissionAsset": spec.base if side == "buy" else spec.quote,
-                "tradeId": trade.trade_id,
-            }
-            for trade in trades
-        ]
-        book = market.asks if side == "buy" else market.bids
-        # a quote-sized order is whole unless it ran out of book (walk_quote always reports "complete")
-        by_quote = not params.get("quantity")
-        status = "FILLED" if fill.legs and fill.complete and (book or not by_quote) else "EXPIRED"
-        client_id = params.get("newClientOrderId") or f"local-{order_id}"
-        ack: dict[str, Any] = {
-            "symbol": spec.market_id,
-            "orderId": order_id,
-            "orderListId": -1,
-            "clientOrderId": client_id,
-            "transactTime": now,
-        }
-        resp_type = params.get("newOrderRespType", "FULL").upper()
-        if resp_type == "ACK":
-            return ack
-        result = ack | {
-            "price": fmt(Decimal(params.get("price") or 0)),
-            "origQty": fmt(fill.requested_qty),
-            "executedQty": fmt(fill.base_qty),
-            "origQuoteOrderQty": fmt(Decimal(params.get("quoteOrderQty") or 0)),
-            "cummulativeQuoteQty": fmt(fill.quote_qty),
-            "status": status,
-            "timeInForce": tif,
-            "type": order_type,
-            "side": "BUY" if side == "buy" else "SELL",
-            "workingTime": now,
-            "selfTradePreventionMode": "EXPIRE_MAKER",
-        }
-        if resp_type == "FULL":
-            result["fills"] = fills
-        return result
+        order_type_unified: OrderType = "MARKET" if order_type == "MARKET" else "LIMIT"
+        return market, OrderRequest(
+            side=side,
+            order_type=order_type_unified,
+            qty=quantity,
+            quote_qty=quote_qty,
+            price=price,
+            time_in_force=tif,
+            client_id=params.get("newClientOrderId", ""),
+        )

@@ -1,18 +1,18 @@
-"""One spot symbol of the local exchange: its spec (tick and lot sizes, book shape) and its live state."""
+"""One spot symbol of a local venue: its spec (tick and lot sizes, maker depth shape) and live state."""
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 
-from defibots.cex.book import Depth, Level, floor_to_step
+from defibots.cex.book import Depth, Level
+from defibots.devnet.exchange.book import OrderBook
 from defibots.errors import UserError
 
 
 @dataclass(frozen=True)
 class MarketSpec:
-    """One spot symbol and the shape of its simulated book."""
+    """One spot symbol and the shape of the market maker's depth around its mid (see `liquidity`)."""
 
     symbol: str  # unified, "ETH/USDT"
     mid: Decimal
@@ -48,13 +48,12 @@ class MarketSpec:
 
 @dataclass
 class MarketState:
-    """Mutable state of one symbol: the live book and the 24h statistics."""
+    """Mutable state of one symbol: its resting book, the mid the market maker quotes around, 24h stats."""
 
     spec: MarketSpec
     mid: Decimal
-    bids: list[list[Decimal]] = field(default_factory=list)  # [price, qty], best first
-    asks: list[list[Decimal]] = field(default_factory=list)
-    update_id: int = 0
+    book: OrderBook = field(default_factory=OrderBook)
+    update_id: int = 0  # the book's version: one step per change, as Binance's lastUpdateId
     open_price: Decimal = Decimal(0)
     high: Decimal = Decimal(0)
     low: Decimal = Decimal(0)
@@ -66,43 +65,44 @@ class MarketState:
     last_trade_id: int = -1
     trade_count: int = 0
 
+    @property
+    def bids(self) -> list[list[Decimal]]:
+        """[price, total quantity] per bid level, best (highest) first."""
+        return self.book.levels("buy")
 
-def rebuild_book(market: MarketState, rng: random.Random) -> None:
-    """Lay a fresh book around the market's mid: `levels` per side, sizes jittered by `rng`."""
-    spec = market.spec
-    tick = spec.tick_size
-    half = tick * spec.spread_ticks / 2
-    best_bid = ((market.mid - half) / tick).to_integral_value(rounding=ROUND_FLOOR) * tick
-    best_ask = best_bid + tick * spec.spread_ticks
-    step = tick * spec.level_step_ticks
-    bids: list[list[Decimal]] = []
-    asks: list[list[Decimal]] = []
-    for i in range(spec.levels):
-        size = spec.top_qty * (1 + spec.depth_growth * i)
-        for book, price in ((bids, best_bid - step * i), (asks, best_ask + step * i)):
-            jitter = Decimal(rng.randint(70, 130)) / 100
-            qty = max(floor_to_step(size * jitter, spec.lot_size), spec.lot_size)
-            if price > 0:
-                book.append([price, qty])
-    market.bids, market.asks = bids, asks
-    market.update_id += 1
+    @property
+    def asks(self) -> list[list[Decimal]]:
+        """[price, total quantity] per ask level, best (lowest) first."""
+        return self.book.levels("sell")
+
+    def record_trade(self, trade_id: int, price: Decimal, qty: Decimal) -> None:
+        """Count one match in the 24h statistics."""
+        if self.first_trade_id < 0:
+            self.first_trade_id = trade_id
+        self.last_trade_id = trade_id
+        self.trade_count += 1
+        self.last_price, self.last_qty = price, qty
+        self.high, self.low = max(self.high, price), min(self.low, price)
+        self.volume += qty
+        self.quote_volume += price * qty
 
 
 def top_of_book(market: MarketState) -> tuple[Decimal, Decimal, Decimal, Decimal]:
     """(best bid, its quantity, best ask, its quantity); zeros for an empty side."""
-    bid, bid_qty = market.bids[0] if market.bids else (Decimal(0), Decimal(0))
-    ask, ask_qty = market.asks[0] if market.asks else (Decimal(0), Decimal(0))
-    return bid, bid_qty, ask, ask_qty
+    book = market.book
+    bid, ask = book.best_price("buy"), book.best_price("sell")
+    bid_qty = book.level_qty("buy", bid) if bid is not None else Decimal(0)
+    ask_qty = book.level_qty("sell", ask) if ask is not None else Decimal(0)
+    return bid or Decimal(0), bid_qty, ask or Decimal(0), ask_qty
 
 
 def depth_snapshot(market: MarketState, timestamp_ms: int, limit: int | None = None) -> Depth:
     """The current book as the pure `Depth` snapshot (what ccxt should see)."""
-    n = limit or max(len(market.bids), len(market.asks))
     return Depth(
         venue="local",
         symbol=market.spec.symbol,
-        bids=tuple(Level(p, q) for p, q in market.bids[:n]),
-        asks=tuple(Level(p, q) for p, q in market.asks[:n]),
+        bids=tuple(Level(p, q) for p, q in market.book.levels("buy", limit)),
+        asks=tuple(Level(p, q) for p, q in market.book.levels("sell", limit)),
         timestamp_ms=timestamp_ms,
         nonce=market.update_id,
     )

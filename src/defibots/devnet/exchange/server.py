@@ -1,20 +1,24 @@
-"""`LocalExchange`: a local spot exchange that answers like Binance's REST API, so ccxt's real `binance` class
-can trade on it, and `ExchangeThread`, which serves one from a daemon thread for synchronous programs.
+"""`LocalExchange`: a local spot venue that answers like Binance (REST and WebSocket) or Bybit (V5 REST), so
+ccxt's real `binance` / `binance` pro / `bybit` classes trade on it, and `ExchangeThread`, which serves
+one from a daemon thread for synchronous programs.
 
-Each symbol has a book with real tick and lot sizes that can be moved (`set_mid`, `random_walk`,
-`start_noise`); taker orders walk it, consume the liquidity they take until the next move, and pay the
-taker fee in the asset received, like Binance spot.
+Each symbol has a resting book (`book`) matched with price-time priority (`matching`). A synthetic market
+maker keeps a ladder of quotes around the symbol's mid (`liquidity`) and re-quotes whenever the mid moves
+(`set_mid`, `random_walk`, `start_noise`); taker orders fill against it, and resting orders of ours are
+hit when the mid moves through them. Fees are charged per account, maker or taker, on the asset received.
 
 Single event loop: the server, `set_mid` and the noise task must run on the same asyncio loop. Another
 process (or a thread with its own loop) moves prices through the admin endpoint instead: POST
 /admin/mid {"symbol": "ETH/USDT", "price": "3001.5"} sets a mid and answers the new top of book
-(`admin_set_mid` is its client). It is not part of Binance's API and answers loopback clients only.
+(`admin_set_mid` is its client). It is not part of any venue's API and answers loopback clients only.
+`ccxt_config` (module `ccxt_config`) gives the ccxt settings that point a client at a venue.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import ipaddress
 import json
 import math
@@ -30,26 +34,25 @@ from types import TracebackType
 from aiohttp import web
 
 from defibots.cex.book import Depth
-from defibots.devnet.exchange.accounts import SpotAccount
-from defibots.devnet.exchange.binance_rest import ApiError, BinanceRestApi, fmt, now_ms
-from defibots.devnet.exchange.market import (
-    MarketSpec,
-    MarketState,
-    depth_snapshot,
-    rebuild_book,
-    top_of_book,
-)
-from defibots.devnet.exchange.matching import MatchingEngine
+from defibots.devnet.exchange.accounts import Account
+from defibots.devnet.exchange.binance_codec import ApiError, fmt
+from defibots.devnet.exchange.binance_rest import BinanceRestApi
+from defibots.devnet.exchange.binance_ws import BinanceStreams
+from defibots.devnet.exchange.bybit_rest import BybitRestApi
+from defibots.devnet.exchange.ccxt_config import Venue
+from defibots.devnet.exchange.market import MarketSpec, MarketState, depth_snapshot, top_of_book
+from defibots.devnet.exchange.matching import MatchingEngine, now_ms
+from defibots.devnet.exchange.rate_limit import RateLimiter, RateLimits
 from defibots.errors import UserError
 from defibots.foundry.anvil import free_port, port_in_use
 
 
 class LocalExchange:
-    """A Binance-compatible spot exchange on 127.0.0.1 for tests and the devnet (port None or 0: a free one).
+    """A Binance- or Bybit-compatible spot venue on 127.0.0.1 for tests and the devnet (port None/0: free).
 
     Example:
         async with LocalExchange(None, [MarketSpec("ETH/USDT", Decimal("3000"))]) as ex:
-            feed = CexFeed("binance", ["ETH/USDT"], url_override=ex.url)
+            client = ccxt.pro.binance(ccxt_config(ex.url, "binance", ex.api_key, ex.api_secret))
     """
 
     def __init__(
@@ -58,43 +61,112 @@ class LocalExchange:
         markets: Iterable[MarketSpec],
         *,
         host: str = "127.0.0.1",
+        venue: Venue = "binance",
         api_key: str | None = None,
         api_secret: str | None = None,
         taker_fee_bps: Decimal | int = 10,
+        maker_fee_bps: Decimal | int | None = None,
         balances: Mapping[str, Decimal | int | str] | None = None,
+        rate_limits: RateLimits | None = None,
         seed: int = 0,
     ) -> None:
+        if venue not in ("binance", "bybit"):
+            raise UserError(f"unknown local venue {venue!r} (binance or bybit)")
+        self.venue: Venue = venue
         self.host = host
         self.port = port or free_port(host)
-        self.api_key = api_key or secrets.token_hex(32)
-        self.api_secret = api_secret or secrets.token_hex(32)
-        self.account = SpotAccount(Decimal(taker_fee_bps), balances)
         self.rng = random.Random(seed)
+        self.engine = MatchingEngine()
+        self.limiter = RateLimiter(rate_limits or RateLimits())
+        self._accounts_by_key: dict[str, Account] = {}
         self.markets: dict[str, MarketState] = {}
+        self.account = self.add_account(
+            api_key=api_key,
+            api_secret=api_secret,
+            balances=balances,
+            maker_fee_bps=taker_fee_bps if maker_fee_bps is None else maker_fee_bps,
+            taker_fee_bps=taker_fee_bps,
+        )
         for spec in markets:
             if spec.market_id in self.markets:
                 raise UserError(f"market {spec.symbol} configured twice")
             market = MarketState(spec=spec, mid=spec.mid)
             self.markets[spec.market_id] = market
-            rebuild_book(market, self.rng)
+            self.engine.refresh_liquidity(market, self.rng)
             market.open_price = market.high = market.low = market.last_price = market.mid
             for asset in (spec.base, spec.quote):
                 self.account.open(asset)
         self.requests = 0
-        self.matching = MatchingEngine()
-        self.api = BinanceRestApi(self)
+        self.streams = BinanceStreams(self)
+        self.engine.listeners.append(self.streams)
+        self.api: BinanceRestApi | BybitRestApi = (
+            BinanceRestApi(self) if venue == "binance" else BybitRestApi(self)
+        )
         self._runner: web.AppRunner | None = None
         self._noise: asyncio.Task[None] | None = None
         self.started_ms = now_ms()
 
+    # ---------------------------------------------------------------- accounts
+
+    def add_account(
+        self,
+        *,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        balances: Mapping[str, Decimal | int | str] | None = None,
+        maker_fee_bps: Decimal | int = 10,
+        taker_fee_bps: Decimal | int = 10,
+    ) -> Account:
+        """Open another trading account (its own keys, balances and fees) on this venue."""
+        key = api_key or secrets.token_hex(32)
+        if key in self._accounts_by_key:
+            raise UserError("an account with this API key already exists")
+        account = Account(
+            f"account-{len(self._accounts_by_key) + 1}",
+            key,
+            api_secret or secrets.token_hex(32),
+            balances=balances,
+            maker_fee_bps=maker_fee_bps,
+            taker_fee_bps=taker_fee_bps,
+        )
+        for market in self.markets.values():
+            account.open(market.spec.base)
+            account.open(market.spec.quote)
+        self._accounts_by_key[key] = account
+        self.engine.add_account(account)
+        return account
+
+    def account_for_key(self, api_key: str) -> Account | None:
+        """The account an API key belongs to (compared in constant time)."""
+        for key, account in self._accounts_by_key.items():
+            if hmac.compare_digest(key, api_key):
+                return account
+        return None
+
+    @property
+    def api_key(self) -> str:
+        return self.account.api_key
+
+    @property
+    def api_secret(self) -> str:
+        return self.account.api_secret
+
+    @property
+    def matching(self) -> MatchingEngine:
+        return self.engine
+
     @property
     def balances(self) -> dict[str, Decimal]:
-        """The account's free balance per asset (the one account every API key trades on)."""
+        """The first account's free balance per asset."""
         return self.account.balances
 
     @property
     def taker_fee_bps(self) -> Decimal:
         return self.account.taker_fee_bps
+
+    @property
+    def maker_fee_bps(self) -> Decimal:
+        return self.account.maker_fee_bps
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -107,6 +179,8 @@ class LocalExchange:
             raise UserError(f"port {self.port} on {self.host} is already in use")
         app = web.Application(middlewares=[self.api.errors_middleware])
         app.add_routes([*self.api.routes(), web.post("/admin/mid", self._admin_mid)])
+        if self.venue == "binance":
+            app.add_routes(self.streams.routes())
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
@@ -114,6 +188,7 @@ class LocalExchange:
 
     async def stop(self) -> None:
         await self.stop_noise()
+        await self.streams.close_all()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -136,13 +211,14 @@ class LocalExchange:
         return self.markets[key]
 
     def set_mid(self, symbol: str, price: Decimal | int | str) -> None:
-        """Move a symbol's mid price and rebuild its book around it (consumed liquidity comes back)."""
+        """Move a symbol's mid; the market maker re-quotes around it (its consumed quotes come back), and
+        resting orders its new quotes cross are filled."""
         market = self.market(symbol)
         mid = Decimal(price)
         if mid <= 0:
             raise UserError(f"mid price must be positive, got {price}")
         market.mid = mid
-        rebuild_book(market, self.rng)
+        self.engine.refresh_liquidity(market, self.rng)
         market.high = max(market.high, mid)
         market.low = min(market.low, mid)
 
