@@ -26,8 +26,7 @@ from defibots.chain.mempool import bus_event, rebuild_raw_transaction
 from defibots.chain.pool_discovery import discover_pools
 from defibots.chain.router_calls import RouterCallDecoder
 from defibots.chain.rpc import JsonRpc
-from defibots.devnet.anvil import AnvilConfig, AnvilNode, rpc_call
-from defibots.devnet.node import Devnet, dev_accounts
+from defibots.devnet.node import Devnet
 from defibots.devnet.noise import MarketNoise
 from defibots.devnet.relay import LocalRelay
 from defibots.execution.bundle_executor import BundleExecutor, _unwrapped
@@ -35,6 +34,8 @@ from defibots.execution.executor_client import ExecutorClient
 from defibots.execution.inclusion import InclusionStatus
 from defibots.execution.relay_client import RelayClient, RelayFanout
 from defibots.execution.simulation import BUILDER_COINBASE
+from defibots.foundry.accounts import dev_accounts
+from defibots.foundry.anvil import AnvilConfig, AnvilNode, rpc_call
 from defibots.jobs.arb_watch import load_pools
 from defibots.jobs.backrun_watch import BackrunConfig, BackrunWatcher
 from defibots.journal import Journal

@@ -12,7 +12,7 @@ from defibots.journal import (
     CexSignal,
     ErrorRecord,
     Journal,
-    Opportunity,
+    OpportunityRecord,
     Pnl,
     Receipt,
     Send,
@@ -28,7 +28,7 @@ CHAIN = 31337
 def fill(j: Journal) -> None:
     """Four trades: included, reverted, not included, pending."""
     o1 = j.record_opportunity(
-        Opportunity(CHAIN, 100, "amm_arb", "WETH>USDC>WETH", "WETH", 18, 10 * ETHER, ETHER // 20)
+        OpportunityRecord(CHAIN, 100, "amm_arb", "WETH>USDC>WETH", "WETH", 18, 10 * ETHER, ETHER // 20)
     )
     j.record_simulation(Simulation(CHAIN, 100, "eth_call", True, 150_000, ETHER // 20, opportunity_id=o1))
     s1 = j.record_send(
@@ -51,19 +51,21 @@ def fill(j: Journal) -> None:
     )
 
     o2 = j.record_opportunity(
-        Opportunity(CHAIN, 105, "amm_arb", "WETH>DAI>WETH", "WETH", 18, 5 * ETHER, 10**16)
+        OpportunityRecord(CHAIN, 105, "amm_arb", "WETH>DAI>WETH", "WETH", 18, 5 * ETHER, 10**16)
     )
     s2 = j.record_send(Send(CHAIN, 106, "public_tx", "0xt2", o2, tx_hashes=("0xt2",)))
     j.record_receipt(Receipt(CHAIN, 106, "0xt2", 0, 60_000, 25 * GWEI, send_id=s2))
     j.record_pnl(Pnl(CHAIN, 106, "reverted", "WETH", 18, 0, 15 * 10**14, 0, -15 * 10**14, send_id=s2))
 
     o3 = j.record_opportunity(
-        Opportunity(CHAIN, 110, "backrun", "WETH>WBTC>WETH", "WETH", 18, 20 * ETHER, 10**16)
+        OpportunityRecord(CHAIN, 110, "backrun", "WETH>WBTC>WETH", "WETH", 18, 20 * ETHER, 10**16)
     )
     s3 = j.record_send(Send(CHAIN, 111, "bundle", "0xb3", o3, builder_payment=ETHER // 200))
     j.record_pnl(Pnl(CHAIN, 111, "not_included", "WETH", 18, 0, 0, 0, 0, send_id=s3))
 
-    o4 = j.record_opportunity(Opportunity(CHAIN, 120, "amm_arb", "WETH>USDT>WETH", "WETH", 18, ETHER, 10**15))
+    o4 = j.record_opportunity(
+        OpportunityRecord(CHAIN, 120, "amm_arb", "WETH>USDT>WETH", "WETH", 18, ETHER, 10**15)
+    )
     j.record_send(Send(CHAIN, 121, "bundle", "0xb4", o4, builder_payment=7 * 10**14))
 
 
@@ -72,7 +74,7 @@ def test_round_trip_of_every_record(tmp_path: Path) -> None:
         assert j.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         huge = 2**200 + 12345  # far past SQLite's 64-bit INTEGER
         oid = j.record_opportunity(
-            Opportunity(
+            OpportunityRecord(
                 1, 19_000_000, "amm_arb", "WETH>USDC>WETH", "WETH", 18, 2**100, huge, {"pools": ["0xB4e1"]}
             )
         )

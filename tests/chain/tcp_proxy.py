@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from defibots.devnet.anvil import free_port
+from defibots.foundry.anvil import free_port
 
 
 class TcpProxy:

@@ -18,7 +18,7 @@ from defibots.chain.events import NewBlock
 from defibots.chain.listener import ChainListener
 from defibots.chain.pool_loader import PoolReloader
 from defibots.chain.state_collector import StateCollector
-from defibots.devnet.anvil import AnvilConfig, AnvilNode
+from defibots.foundry.anvil import AnvilConfig, AnvilNode
 from defibots.state.uniswap import pool_market
 from defibots.strategies.backrun import Head
 

@@ -23,7 +23,7 @@ from defibots.chain.listener import (
     LogEvent,
     Reorg,
 )
-from defibots.devnet.anvil import AnvilConfig, AnvilNode, free_port
+from defibots.foundry.anvil import AnvilConfig, AnvilNode, free_port
 
 from .tcp_proxy import TcpProxy, text_frame
 

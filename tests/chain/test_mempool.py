@@ -19,7 +19,7 @@ from defibots.chain.async_rpc import Backoff
 from defibots.chain.events import MempoolSwap
 from defibots.chain.mempool import MempoolWatcher, bus_event, rebuild_raw_transaction
 from defibots.chain.router_calls import PendingSwap, RouterKind, SwapHop
-from defibots.devnet.anvil import AnvilConfig, AnvilNode
+from defibots.foundry.anvil import AnvilConfig, AnvilNode
 
 from .tcp_proxy import TcpProxy
 

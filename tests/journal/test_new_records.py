@@ -15,7 +15,7 @@ from defibots.cli.main import app
 from defibots.journal import (
     Fill,
     Journal,
-    Opportunity,
+    OpportunityRecord,
     Order,
     Position,
     PositionSnapshot,
@@ -155,7 +155,7 @@ def test_strategy_pnl_in_any_token_sums_exactly(tmp_path: Path) -> None:
             1_002,
         )
 
-        o = j.record_opportunity(Opportunity(ARB, 5, "gmx_perp", "ETH/USD", "USDC", 6, 10**6, 1))
+        o = j.record_opportunity(OpportunityRecord(ARB, 5, "gmx_perp", "ETH/USD", "USDC", 6, 10**6, 1))
         j.record_send(Send(ARB, 6, "public_tx", "0x1", o))
     result = CliRunner().invoke(app, ["history", "--journal", str(path), "--chain-id", str(ARB)])
     assert result.exit_code == 0, result.output

@@ -53,8 +53,7 @@ from defibots.execution.simulation import (
     SimulationResult,
     balance_changes_from_prestate_diff,
 )
-from defibots.journal import ErrorRecord, Journal, Pnl, Receipt, Send, Simulation
-from defibots.journal import Opportunity as OpportunityRecord
+from defibots.journal import ErrorRecord, Journal, OpportunityRecord, Pnl, Receipt, Send, Simulation
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,7 @@ from defibots.execution.nonce import NonceManager, replacement_fees
 from defibots.execution.preflight import Preflight, preflight
 from defibots.execution.route import BPS, Funding, Route, RouteError, RouteHop
 from defibots.execution.tx_tracker import ReceiptTracker, TrackedTx
-from defibots.journal import ErrorRecord, Journal, Pnl, Receipt, Send, Simulation
-from defibots.journal import Opportunity as OpportunityRecord
+from defibots.journal import ErrorRecord, Journal, OpportunityRecord, Pnl, Receipt, Send, Simulation
 
 TOKENS_BY_ADDRESS = {t.address.lower(): t for t in TOKENS.values()}
 TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()

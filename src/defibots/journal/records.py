@@ -22,7 +22,7 @@ def now_ms() -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class Opportunity:
+class OpportunityRecord:
     chain_id: int
     block_number: int
     strategy: str

@@ -15,7 +15,7 @@ from defibots.journal.records import (
     CexSignal,
     ErrorRecord,
     Fill,
-    Opportunity,
+    OpportunityRecord,
     Order,
     Pnl,
     Position,
@@ -59,10 +59,10 @@ class Reports:
             counts[table] = int(self.conn.execute(sql, () if chain_id is None else (chain_id,)).fetchone()[0])
         return counts
 
-    def opportunities(self, limit: int = 100, chain_id: int | None = None) -> list[Opportunity]:
+    def opportunities(self, limit: int = 100, chain_id: int | None = None) -> list[OpportunityRecord]:
         rows = self._select("opportunities", limit, chain_id)
         return [
-            Opportunity(
+            OpportunityRecord(
                 chain_id=r["chain_id"],
                 block_number=r["block_number"],
                 strategy=r["strategy"],

@@ -31,7 +31,7 @@ from defibots.journal.records import (
     CexSignal,
     ErrorRecord,
     Fill,
-    Opportunity,
+    OpportunityRecord,
     Order,
     Pnl,
     Position,
@@ -117,7 +117,7 @@ class Journal(Reports):
             raise
         self.conn.execute("COMMIT")
 
-    def record_opportunity(self, o: Opportunity) -> int:
+    def record_opportunity(self, o: OpportunityRecord) -> int:
         return self._insert(
             "opportunities",
             {

@@ -16,6 +16,7 @@ from defibots.protocols.uniswap_v2 import UniswapV2Pair, get_amount_in, get_amou
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
 
 PoolModel = UniswapV2Pair | UniswapV3Pool
+"""A Uniswap pool of either kind: the one definition every layer above uses."""
 
 
 class RouterHop(Protocol):

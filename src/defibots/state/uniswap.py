@@ -13,11 +13,11 @@ from typing import ClassVar
 from eth_utils import keccak
 
 from defibots.events import Event
+from defibots.protocols.uniswap_router import (
+    PoolModel as PoolModel,  # re-exported: the pools part holds these
+)
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
-from defibots.protocols.uniswap_v3 import UniswapV3Pool
 from defibots.state.store import MalformedLog, MarketState, StateLog, StatePart
-
-PoolModel = UniswapV2Pair | UniswapV3Pool
 
 SYNC = "0x" + keccak(text="Sync(uint112,uint112)").hex()
 SWAP_V3 = "0x" + keccak(text="Swap(address,address,int256,int256,uint160,uint128,int24)").hex()

@@ -32,10 +32,8 @@ from defibots.protocols.uniswap_v2 import UniswapV2Pair
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
 from defibots.protocols.uniswap_v3.tick_math import MAX_SQRT_RATIO, MIN_SQRT_RATIO
 from defibots.state.store import MarketState
-from defibots.state.uniswap import PoolsUpdated, uniswap
+from defibots.state.uniswap import PoolModel, PoolsUpdated, uniswap
 from defibots.strategies.registry import StrategyContext, StrategySpec
-
-PoolModel = UniswapV2Pair | UniswapV3Pool
 
 _Q96 = 2.0**96
 _Q192 = 2**192

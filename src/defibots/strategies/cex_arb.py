@@ -32,8 +32,8 @@ from defibots.protocols import ContractRevert
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
 from defibots.protocols.uniswap_v3 import UniswapV3Pool, v3_price
 from defibots.state.store import MarketState
-from defibots.state.uniswap import PoolsUpdated, UniswapPools, uniswap
-from defibots.strategies.amm_arb import PoolModel, quote, search_limit
+from defibots.state.uniswap import PoolModel, PoolsUpdated, UniswapPools, uniswap
+from defibots.strategies.amm_arb import quote, search_limit
 
 Direction = Literal["sell_amm_buy_cex", "buy_amm_sell_cex"]
 DIRECTIONS: tuple[Direction, ...] = ("sell_amm_buy_cex", "buy_amm_sell_cex")
