@@ -8,11 +8,11 @@ from defibots.cex.book import Depth, Level
 from defibots.cex.events import BookTop
 from defibots.chain.addresses import TOKENS
 from defibots.chain.events import NewBlock
+from defibots.protocols.uniswap_quote import quote
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
 from defibots.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
 from defibots.state.uniswap import PoolsUpdated, pool_market, uniswap
-from defibots.strategies.amm_arb import quote
 from defibots.strategies.cex_arb import (
     CexArbParams,
     CexArbStrategy,

@@ -157,7 +157,7 @@ class ExecutorClient:
             [to_checksum_address(owner), [to_checksum_address(c) for c in callers]],
         )
         abi: list[dict[str, Any]] = load_artifact()["abi"]
-        receipt = _TxSender(w3, signer, ErrorDecoder(abi)).send(None, creation_code() + args)
+        receipt = TxSender(w3, signer, ErrorDecoder(abi)).send(None, creation_code() + args)
         address = receipt["contractAddress"]
         if address is None:
             raise UserError(f"deployment tx {receipt['transactionHash'].to_0x_hex()} created no contract")
@@ -273,10 +273,10 @@ class ExecutorClient:
 
     # ----------------------------------------------------------- plumbing
 
-    def _tx_sender(self) -> _TxSender:
+    def _tx_sender(self) -> TxSender:
         if self.signer is None:
             raise UserError("this ExecutorClient has no signer: pass one to send transactions")
-        return _TxSender(self.w3, self.signer, self.errors)
+        return TxSender(self.w3, self.signer, self.errors)
 
     def _encode(self, function: str, *args: Any) -> bytes:
         return bytes(HexBytes(self.contract.encode_abi(function, args=list(args))))
@@ -320,7 +320,7 @@ def _estimate_gas(w3: Web3, errors: ErrorDecoder, tx: TxParams) -> int:
         raise ExecutorRevert(errors.decode(raw), raw) from None
 
 
-class _TxSender:
+class TxSender:
     """Simulate, sign (EIP-1559), send, wait: the one path every Executor transaction takes."""
 
     def __init__(self, w3: Web3, signer: LocalAccount, errors: ErrorDecoder) -> None:

@@ -26,11 +26,10 @@ from defibots.config import ArbSettings
 from defibots.engine import Action, Capability, Strategy
 from defibots.errors import UserError
 from defibots.events import Event
-from defibots.protocols import ContractRevert
 from defibots.protocols.eip1559 import next_base_fee
+from defibots.protocols.uniswap_quote import quote
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
-from defibots.protocols.uniswap_v3.tick_math import MAX_SQRT_RATIO, MIN_SQRT_RATIO
 from defibots.state.store import MarketState
 from defibots.state.uniswap import PoolModel, PoolsUpdated, uniswap
 from defibots.strategies.registry import StrategyContext, StrategySpec
@@ -106,32 +105,6 @@ def enumerate_cycles(pools: Iterable[PoolModel], base: str, max_hops: int = 3) -
 
     extend(base, [], set())
     return cycles
-
-
-def search_limit(pool: UniswapV3Pool, zero_for_one: bool) -> int:
-    """A price limit for pricing, not for trading: a size that moves the price more than ~2x is never worth
-    pricing, and stopping there spares walking every empty bitmap word to the end of the tick range. Any
-    fill that completes inside the limit is identical to the unlimited swap."""
-    sqrt_p = pool.sqrt_price_x96
-    if zero_for_one:
-        return max(sqrt_p * 7 // 10, MIN_SQRT_RATIO + 1)
-    return min(sqrt_p * 10 // 7, MAX_SQRT_RATIO - 1)
-
-
-def quote(pool: PoolModel, token_in: str, amount_in: int) -> int:
-    """Exact output of one hop; 0 where the contract would revert or fill nothing."""
-    if amount_in <= 0:
-        return 0
-    try:
-        if isinstance(pool, UniswapV2Pair):
-            return pool.get_amount_out(token_in, amount_in)
-        zero_for_one = pool.zero_for_one(token_in)
-        result = pool.swap(zero_for_one, amount_in, search_limit(pool, zero_for_one))
-        if result.amount_in != amount_in:  # stopped short: treated as a failed hop
-            return 0
-        return result.amount_out
-    except ContractRevert:
-        return 0
 
 
 def cycle_amounts(pools: Mapping[str, PoolModel], cycle: Cycle, amount_in: int) -> tuple[int, ...]:

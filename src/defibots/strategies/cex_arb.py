@@ -29,11 +29,11 @@ from defibots.chain.events import NewBlock
 from defibots.engine import Action, Capability, Strategy
 from defibots.events import Event
 from defibots.protocols import ContractRevert
+from defibots.protocols.uniswap_quote import quote, search_limit
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
 from defibots.protocols.uniswap_v3 import UniswapV3Pool, v3_price
 from defibots.state.store import MarketState
 from defibots.state.uniswap import PoolModel, PoolsUpdated, UniswapPools, uniswap
-from defibots.strategies.amm_arb import quote, search_limit
 
 Direction = Literal["sell_amm_buy_cex", "buy_amm_sell_cex"]
 DIRECTIONS: tuple[Direction, ...] = ("sell_amm_buy_cex", "buy_amm_sell_cex")
