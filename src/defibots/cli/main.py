@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from defibots.cli import backrun, bundle, demo, devnet, history, watch
+from defibots.cli import aave, backrun, bundle, demo, devnet, history, watch
 from defibots.cli import deploy as deploy_cli
 from defibots.cli import run as run_cli
 from defibots.errors import UserError
@@ -22,6 +22,7 @@ app.add_typer(devnet.app, name="devnet")
 app.add_typer(history.app, name="history")
 app.add_typer(bundle.app, name="bundle")
 app.add_typer(deploy_cli.app, name="deploy")
+app.add_typer(aave.app, name="aave")
 watch.app.command(name="backrun")(backrun.backrun)
 app.add_typer(watch.app, name="watch")
 app.command(name="demo")(demo.demo)

@@ -82,9 +82,9 @@ class LoopOperator:
     def __init__(
         self, rpc_url: str, signer: LocalAccount, journal_path: Path, expected_chain_id: int | None = None
     ) -> None:
+        self.chain_id = self.chain_id_of(rpc_url)
         self.w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
         self.rpc = JsonRpc(rpc_url)
-        self.chain_id = int(self.w3.eth.chain_id)
         if expected_chain_id is not None and self.chain_id != expected_chain_id:
             raise UserError(f"RPC serves chain {self.chain_id}, expected {expected_chain_id}")
         self.signer = signer
@@ -99,6 +99,11 @@ class LoopOperator:
             if address and self.w3.eth.get_code(Web3.to_checksum_address(address))
             else AaveLoopClient.undeployed(self.w3, signer, market)
         )
+
+    @staticmethod
+    def chain_id_of(rpc_url: str) -> int:
+        """The served chain id (one error line when the node cannot be reached)."""
+        return int(JsonRpc(rpc_url).call("eth_chainId"), 16)
 
     @property
     def deployed(self) -> bool:
