@@ -23,11 +23,11 @@ from defibots.actions import ExecutorTxAction, Opportunity
 from defibots.chain.addresses import TOKENS
 from defibots.chain.calldata import calldata
 from defibots.chain.pool_discovery import discover_pools
+from defibots.chain.pool_loader import load_pools
 from defibots.chain.rpc import JsonRpc
 from defibots.devnet.node import Devnet, DevnetOptions
 from defibots.execution.executor_client import ExecutorClient
 from defibots.execution.public_tx import PublicTxExecutor
-from defibots.jobs.arb_watch import load_pools
 from defibots.journal import Journal
 from defibots.state.uniswap import pool_market, uniswap
 from defibots.strategies.amm_arb import ArbFinder, ArbParams

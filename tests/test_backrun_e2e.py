@@ -24,6 +24,7 @@ from defibots.chain.addresses import TOKENS, UNISWAP_V2_ROUTER02
 from defibots.chain.calldata import calldata
 from defibots.chain.mempool import bus_event, rebuild_raw_transaction
 from defibots.chain.pool_discovery import discover_pools
+from defibots.chain.pool_loader import load_pools
 from defibots.chain.router_calls import RouterCallDecoder
 from defibots.chain.rpc import JsonRpc
 from defibots.devnet.node import Devnet
@@ -36,7 +37,6 @@ from defibots.execution.relay_client import RelayClient, RelayFanout
 from defibots.execution.simulation import BUILDER_COINBASE
 from defibots.foundry.accounts import dev_accounts
 from defibots.foundry.anvil import AnvilConfig, AnvilNode, rpc_call
-from defibots.jobs.arb_watch import load_pools
 from defibots.jobs.backrun_watch import BackrunConfig, BackrunWatcher
 from defibots.journal import Journal
 from defibots.state.uniswap import pool_market

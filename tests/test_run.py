@@ -87,7 +87,7 @@ def test_amm_arb_runs_registered_in_shadow(devnet: Devnet, tmp_path: Path) -> No
 def test_bad_input_is_one_error_line(devnet: Devnet, tmp_path: Path) -> None:
     assert (
         error_line(run(tmp_path, "nope"))
-        == "error: unknown strategy 'nope' (registered: amm_arb, pool_imbalance)"
+        == "error: unknown strategy 'nope' (registered: aave_loop, amm_arb, pool_imbalance)"
     )
     bad_key = "[strategies.pool_imbalance]\nmin_gap = 3\n"
     assert error_line(run(tmp_path, "pool_imbalance", "--rpc", devnet.http_url, config=bad_key)) == (

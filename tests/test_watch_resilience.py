@@ -21,13 +21,14 @@ from web3 import HTTPProvider, Web3
 from defibots.chain.addresses import TOKENS
 from defibots.chain.async_rpc import Backoff
 from defibots.chain.listener import BlockHeader, ChainEvent, ChainListener, LogEvent, Reorg
+from defibots.chain.pool_loader import load_pools
 from defibots.chain.rpc import JsonRpc
 from defibots.devnet.noise import MarketNoise, swap_call
 from defibots.devnet.replica import cache_path, seeded_pools
 from defibots.execution.executor_client import ExecutorClient
 from defibots.foundry.accounts import dev_accounts
 from defibots.foundry.anvil import AnvilConfig, AnvilNode, free_port
-from defibots.jobs.arb_watch import ArbWatcher, WatchConfig, load_pools
+from defibots.jobs.arb_watch import ArbWatcher, WatchConfig
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
 from defibots.state.uniswap import TRACKED_TOPICS
 from defibots.strategies.amm_arb import ArbParams

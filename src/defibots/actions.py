@@ -6,7 +6,8 @@ that made it:
 
 - `ExecutorTxAction` (PUBLIC_TX): one arbitrage through the executor contract, as a public transaction;
 - `BackrunBundleAction` (BUNDLE): a bundle [victim, our executor tx] for the relays;
-- `BundlePrepare` (BUNDLE): a new head, to get the bundle path ready before the first victim.
+- `BundlePrepare` (BUNDLE): a new head, to get the bundle path ready before the first victim;
+- `LoopRebalance` (AAVE_LOOP): move a leveraged Aave loop to a new leverage in one transaction.
 
 `Opportunity` (a priced arbitrage cycle) is what the executor routes: the route encoder turns its
 cycle into executor hops, and its predicted profit is what the simulation must reproduce. Pure data and
@@ -162,3 +163,18 @@ class BundlePrepare(Action):
     capability: ClassVar[Capability] = Capability.BUNDLE
     state_block: int
     pools: tuple[PoolToWarm, ...] = ()
+
+
+@dataclass(kw_only=True)
+class LoopRebalance(Action):
+    """Boost or repay the loop `account` to `target_leverage` (decided at the health factor read at
+    `block_number`); the executor plans the step on the current state and simulates it before sending."""
+
+    capability: ClassVar[Capability] = Capability.AAVE_LOOP
+    account: str
+    collateral: str
+    debt: str
+    target_leverage: str
+    """Decimal as text: exact, and hashable like the other action fields."""
+    health_factor: int
+    block_number: int

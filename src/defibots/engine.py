@@ -55,6 +55,7 @@ class Capability(enum.Enum):
     BUNDLE = "bundle"  # a bundle for Flashbots-protocol relays (and getting ready for one)
     CEX_ORDER = "cex_order"  # an order on a centralized exchange
     GMX_ORDER = "gmx_order"  # a GMX V2 order (the keeper executes it)
+    AAVE_LOOP = "aave_loop"  # a step of a leveraged Aave loop through our AaveLoop contract
     RECORD = "record"  # only a journal record: a signal, nothing is sent
 
 

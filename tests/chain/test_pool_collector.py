@@ -15,7 +15,7 @@ from defibots.chain.addresses import TOKENS
 from defibots.chain.async_rpc import Backoff
 from defibots.chain.listener import ChainListener
 from defibots.chain.pool_discovery import discover_pools
-from defibots.chain.pool_loader import PoolReloader
+from defibots.chain.pool_loader import PoolReloader, load_pools
 from defibots.chain.rpc import JsonRpc
 from defibots.chain.state_collector import StateCollector
 from defibots.devnet.node import Devnet
@@ -24,7 +24,6 @@ from defibots.devnet.replica import cache_path, seeded_pools
 from defibots.events import Event
 from defibots.foundry.accounts import dev_accounts
 from defibots.foundry.anvil import AnvilConfig, AnvilNode
-from defibots.jobs.arb_watch import load_pools
 from defibots.protocols.uniswap_v3 import UniswapV3Pool
 from defibots.state.uniswap import TRACKED_TOPICS, PoolModel, PoolsUpdated, pool_market, uniswap
 

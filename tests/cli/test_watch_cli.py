@@ -15,6 +15,7 @@ import pytest
 from defibots.cex.events import BookTop
 from defibots.chain.addresses import TOKENS
 from defibots.chain.pool_discovery import discover_pools
+from defibots.chain.pool_loader import load_pools
 from defibots.chain.rpc import JsonRpc
 from defibots.devnet.exchange import ExchangeThread, LocalExchange, MarketSpec, admin_set_mid
 from defibots.devnet.node import Devnet
@@ -22,7 +23,7 @@ from defibots.devnet.noise import ExchangeNoise
 from defibots.errors import UserError
 from defibots.execution.executor_client import ExecutorClient
 from defibots.foundry.anvil import free_port
-from defibots.jobs.arb_watch import CexWatch, cex_markets, load_pools
+from defibots.jobs.arb_watch import CexWatch, cex_markets
 from defibots.journal import Journal
 from defibots.state.uniswap import pool_market
 from defibots.strategies.cex_arb import CexArbParams, CexArbStrategy, CexSignal

@@ -21,13 +21,13 @@ from typer.testing import CliRunner
 
 from defibots.actions import ExecutorTxAction, Opportunity
 from defibots.chain.pool_discovery import discover_pools
+from defibots.chain.pool_loader import load_pools
 from defibots.chain.rpc import JsonRpc
 from defibots.cli.main import app
 from defibots.devnet.node import Devnet, DevnetOptions
 from defibots.execution.executor_client import ExecutorClient
 from defibots.execution.public_tx import PublicTxExecutor, route_for
 from defibots.execution.route import Route
-from defibots.jobs.arb_watch import load_pools
 from defibots.journal import Journal
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
 from defibots.state.store import MarketState

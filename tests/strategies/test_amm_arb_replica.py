@@ -10,9 +10,9 @@ import pytest
 from defibots.actions import Cycle
 from defibots.chain.addresses import TOKENS
 from defibots.chain.pool_discovery import discover_pools
+from defibots.chain.pool_loader import load_pools
 from defibots.chain.rpc import JsonRpc
 from defibots.devnet.node import Devnet
-from defibots.jobs.arb_watch import load_pools
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
 from defibots.state.uniswap import PoolModel
 from defibots.strategies.amm_arb import ArbFinder, ArbParams, cycle_amounts, screen

@@ -220,3 +220,14 @@ class PoolReloader:
             v2 = [r.address for r in self.refs if r.protocol == "v2"]
             v2_snapshots = await load_v2_pairs_async(rpc, v2, block)
         return pool_models(v3_snapshots, v2_snapshots)
+
+
+def load_pools(rpc: JsonRpc, refs: Sequence[PoolRef]) -> dict[str, PoolModel]:
+    """Current models of the given pools, all read at one block."""
+    block = int(rpc.call("eth_blockNumber"), 16)
+    v3 = [r for r in refs if r.protocol == "v3"]
+    v2 = [r.address for r in refs if r.protocol == "v2"]
+    return pool_models(
+        load_v3_pools(rpc, [r.address for r in v3], [r.tick_spacing for r in v3], block),
+        load_v2_pairs(rpc, v2, block),
+    )

@@ -18,6 +18,7 @@ from rich.table import Table
 from defibots.chain.aave_addresses import AaveMarket, aave_v3_ethereum
 from defibots.chain.aave_loader import AaveSnapshot, load_aave
 from defibots.chain.rpc import JsonRpc
+from defibots.cli import aave_loop
 from defibots.cli.endpoints import resolve_rpc
 from defibots.cli.options import ConfigOpt, RpcOpt
 from defibots.config import load_settings
@@ -27,6 +28,7 @@ from defibots.protocols.aave_v3.math import MAX_UINT256, RAY, WAD
 from defibots.state.aave import AaveReserve, AaveV3Market, account_data, liquidation_price
 
 app = typer.Typer(help="Aave v3: markets, accounts and leveraged loops.", no_args_is_help=True)
+app.add_typer(aave_loop.app, name="loop")
 console = Console()
 
 AAVE_CHAINS = {1: "Ethereum", 31337: "devnet replica of Ethereum"}
@@ -102,7 +104,9 @@ def markets(rpc: RpcOpt = None, config: ConfigOpt = None) -> None:
 
 @app.command()
 def account(
-    address: Annotated[str | None, typer.Argument(help="Account (default: devnet account 0 on the replica).")] = None,
+    address: Annotated[
+        str | None, typer.Argument(help="Account (default: devnet account 0 on the replica).")
+    ] = None,
     rpc: RpcOpt = None,
     config: ConfigOpt = None,
 ) -> None:

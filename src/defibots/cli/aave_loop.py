@@ -20,7 +20,7 @@ from defibots.cli.options import ConfigOpt, RpcOpt
 from defibots.config import load_settings
 from defibots.errors import UserError
 from defibots.execution.keys import key_choice, load_signer
-from defibots.jobs.aave_loop import Executed, LoopOperator, Planned
+from defibots.execution.loop_operator import Executed, LoopOperator, Planned
 from defibots.journal import Journal
 from defibots.paths import state_dir
 

@@ -204,12 +204,13 @@ def chain_job_config(
     rpc_url = resolve_rpc(rpc, view)
     ws_endpoint = resolve_ws(ws, view, rpc_url)
     signer, executor_addr = None, None
-    if Capability.PUBLIC_TX in spec.executors:
+    if {Capability.PUBLIC_TX, Capability.AAVE_LOOP} & set(spec.executors):
         from defibots.chain.rpc import JsonRpc
         from defibots.execution.keys import key_choice, load_signer
 
         chain_id = int(JsonRpc(rpc_url).call("eth_chainId"), 16)
-        executor_addr = executor_address(chain_id, executor or section.executor)
+        if Capability.PUBLIC_TX in spec.executors:
+            executor_addr = executor_address(chain_id, executor or section.executor)
         keystore, key_env = key_choice(keystore, key_env, settings.keystore, settings.key_env)
         signer = load_signer(chain_id, keystore, key_env)
     job_config = JobConfig(

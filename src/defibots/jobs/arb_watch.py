@@ -22,7 +22,7 @@ from defibots.chain.addresses import MAINNET_BOOK, TOKENS, AddressBook
 from defibots.chain.async_rpc import RpcConnectionError, WsRpc
 from defibots.chain.listener import ChainListener
 from defibots.chain.pool_discovery import PoolRef, discover_pools
-from defibots.chain.pool_loader import PoolReloader, load_v2_pairs, load_v3_pools, pool_models
+from defibots.chain.pool_loader import PoolReloader, load_pools
 from defibots.chain.rpc import JsonRpc
 from defibots.chain.state_collector import StateCollector
 from defibots.engine import Action, Capability, Collector, Engine, Executor, Strategy
@@ -32,7 +32,7 @@ from defibots.jobs.engine_job import EngineJob
 from defibots.journal import CexSignal as CexSignalRecord
 from defibots.journal import ErrorRecord, Journal
 from defibots.state.store import MarketState
-from defibots.state.uniswap import PoolModel, UniswapPools, pool_market, uniswap
+from defibots.state.uniswap import UniswapPools, pool_market, uniswap
 from defibots.strategies.amm_arb import AmmArbStrategy, ArbParams
 from defibots.strategies.cex_arb import (
     CexArbParams,
@@ -192,17 +192,6 @@ def journal_bad_log(journal: Journal, chain_id: int, log: LogEvent) -> None:
         ErrorRecord(source="chain", kind="bad_log", message=f"malformed log from {log.address}",
                     payload=log.data.hex(), chain_id=chain_id, block_number=log.block_number)
     )  # fmt: skip
-
-
-def load_pools(rpc: JsonRpc, refs: list[PoolRef]) -> dict[str, PoolModel]:
-    """Current models of the given pools, all read at one block."""
-    block = int(rpc.call("eth_blockNumber"), 16)
-    v3 = [r for r in refs if r.protocol == "v3"]
-    v2 = [r.address for r in refs if r.protocol == "v2"]
-    return pool_models(
-        load_v3_pools(rpc, [r.address for r in v3], [r.tick_spacing for r in v3], block),
-        load_v2_pairs(rpc, v2, block),
-    )
 
 
 @dataclass

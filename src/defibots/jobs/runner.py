@@ -18,18 +18,23 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
+from defibots.chain.aave_account import AaveAccountPoller
 from defibots.chain.addresses import address_book, token
 from defibots.config import ArbSettings
 from defibots.engine import Action, Capability, Collector, Engine, Executor
 from defibots.errors import UserError
+from defibots.execution.loop_operator import LoopOperator
+from defibots.execution.loop_rebalancer import LoopRebalancer
 from defibots.jobs.arb_watch import check_websocket, journal_bad_log, open_market, pool_collector
 from defibots.jobs.engine_job import EngineJob
 from defibots.journal import ErrorRecord, Journal
+from defibots.protocols.leverage_loop import MIN_TARGET_HF
 from defibots.strategies.registry import Alert, AnySpec, StrategyContext
 
 if TYPE_CHECKING:
@@ -37,9 +42,12 @@ if TYPE_CHECKING:
 
     from defibots.chain.listener import LogEvent
 
-STATE_EVENTS: dict[str, tuple[str, ...]] = {"uniswap": ("NewBlock", "PoolsUpdated")}
+STATE_EVENTS: dict[str, tuple[str, ...]] = {
+    "uniswap": ("NewBlock", "PoolsUpdated"),
+    "aave_loop": ("AaveAccountRead",),
+}
 """The state this job can provide, and the events its sources put on the bus."""
-JOB_CAPABILITIES = (Capability.RECORD, Capability.PUBLIC_TX)
+JOB_CAPABILITIES = (Capability.RECORD, Capability.PUBLIC_TX, Capability.AAVE_LOOP)
 DEFAULT_TOKENS = tuple(ArbSettings().tokens)
 
 
@@ -147,6 +155,15 @@ class StrategyJob(EngineJob):
         self.listener = collector.listener
         addresses = tuple(self.book.token(t).address for t in self.tokens)
         context = StrategyContext(self.chain_id, self.state, addresses)
+        collectors: list[Collector] = [collector]
+        self.loop: LoopOperator | None = None
+        if "aave_loop" in spec.state:
+            self.loop, settings = self._aave_loop(settings, signer)
+            self.settings = settings
+            pool = self.loop.client.market.pool
+            collectors.append(
+                AaveAccountPoller(config.rpc_url, self.chain_id, pool, self.loop.client.address)
+            )
         self.strategy = spec.build(context, settings)
         self.executors: list[Executor] = []
         for capability in spec.executors:
@@ -155,7 +172,9 @@ class StrategyJob(EngineJob):
             elif capability is Capability.PUBLIC_TX:
                 assert config.executor is not None and signer is not None  # checked above
                 self.executors.append(self._public_tx(config.executor, signer))
-        collectors: list[Collector] = [collector]
+            elif capability is Capability.AAVE_LOOP:
+                assert self.loop is not None  # a strategy with loop steps reads the loop's account
+                self.executors.append(self._rebalancer(self.loop, settings))
         self.engine = Engine(collectors, [self.strategy], self.executors)
         self.started = time.monotonic()
 
@@ -170,6 +189,25 @@ class StrategyJob(EngineJob):
             ExecutorClient(w3, executor, signer), self.journal, self.chain_id, shadow=self.config.shadow,
             min_net_profit=int(getattr(self.settings, "min_profit_wei", 0)), rpc_url=self.config.rpc_url,
         )  # fmt: skip
+
+    def _aave_loop(self, settings: BaseModel, signer: LocalAccount | None) -> tuple[LoopOperator, BaseModel]:
+        """The signer's loop (it owns or may rebalance it), and the settings naming its account."""
+        if signer is None:
+            raise UserError(f"strategy {self.spec.name} rebalances an Aave loop: it needs a signer")
+        operator = LoopOperator(self.config.rpc_url, signer, self.config.journal_path, self.chain_id)
+        if not operator.deployed:
+            raise UserError(
+                f"no Aave loop of {signer.address} on chain {self.chain_id}: "
+                "open one with `defibots aave loop open`"
+            )
+        return operator, settings.model_copy(update={"account": operator.client.address})
+
+    def _rebalancer(self, operator: LoopOperator, settings: BaseModel) -> Executor:
+        target = Decimal(getattr(settings, "target_health_factor", "1.6"))
+        band = Decimal(getattr(settings, "band", "0.1"))
+        min_hf = max(MIN_TARGET_HF, target - 2 * band)
+        slippage = int(getattr(settings, "max_slippage_bps", 30))
+        return LoopRebalancer(operator, self.journal, self.config.shadow, slippage, min_hf)
 
     def _malformed(self, log: LogEvent) -> None:
         journal_bad_log(self.journal, self.chain_id, log)

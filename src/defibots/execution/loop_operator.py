@@ -19,10 +19,10 @@ from web3.types import TxReceipt
 
 from defibots.chain.aave_addresses import aave_v3_ethereum
 from defibots.chain.pool_discovery import discover_pools
+from defibots.chain.pool_loader import load_pools
 from defibots.chain.rpc import JsonRpc
 from defibots.errors import UserError
 from defibots.execution.aave_loop import AaveLoopClient, StepSimulation
-from defibots.jobs.arb_watch import load_pools
 from defibots.journal import Journal, Position, PositionSnapshot, Receipt, Send, StrategyPnl
 from defibots.paths import state_dir
 from defibots.protocols.leverage_loop import (

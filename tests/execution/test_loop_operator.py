@@ -11,8 +11,8 @@ import pytest
 from defibots.devnet.aave_replica import set_aave_price
 from defibots.devnet.node import Devnet
 from defibots.errors import UserError
+from defibots.execution.loop_operator import LoopOperator, Planned
 from defibots.foundry.accounts import dev_account
-from defibots.jobs.aave_loop import LoopOperator, Planned
 from defibots.journal import Journal
 
 D = Decimal
