@@ -49,6 +49,7 @@ bench: setup
 	$(BIN)/python scripts/bench_devnet.py
 	$(BIN)/python scripts/bench_amm.py
 	$(BIN)/python scripts/bench_watcher.py
+	$(BIN)/python scripts/bench_aave.py
 	$(BIN)/python scripts/bench_mempool.py
 	$(BIN)/python scripts/bench_bundles.py
 	$(BIN)/python scripts/bench_gas.py
