@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from pathlib import Path
+
+from pytest import MonkeyPatch
+
 from defibots.chain import addresses as A
 from defibots.devnet.node import Devnet, DevnetOptions
+from defibots.execution.loop_operator import LoopOperator
+from defibots.foundry.accounts import dev_account
 
 ERC20_BALANCE = "0x70a08231"
 GET_RESERVES = "0x0902f1ac"
@@ -55,3 +62,20 @@ def test_fork_sees_replica_and_leaves_it_unchanged(devnet: Devnet) -> None:
     assert devnet.rpc("eth_call", {"to": WETH_USDC_V2, "data": GET_RESERVES}, "latest") == replica_reserves
     assert _balance_of(devnet, usdc, trader) == replica_usdc
     assert devnet.block_number() == replica_block
+
+
+def test_aave_loop_opens_and_closes_on_a_fork(
+    devnet: Devnet, tmp_path: Path, monkeypatch: MonkeyPatch
+) -> None:
+    """The loop code path against a fork (every address as on mainnet): open 2x, then close, on the fork
+    only; the replica underneath keeps no trace of it."""
+    monkeypatch.setenv("DEFIBOTS_STATE_DIR", str(tmp_path))
+    replica_block = devnet.block_number()
+    with Devnet.start(DevnetOptions(fork_url=devnet.http_url)) as fork:
+        op = LoopOperator(fork.http_url, dev_account(1), tmp_path / "journal.sqlite", 31337)
+        opened = op.execute(op.plan_open("WETH", "USDC", Decimal(4), Decimal(2), Decimal("1.1"), 30))
+        assert opened.holdings.debt > 0 and opened.health_factor > 1.1e18
+        op.execute(op.plan_close("WETH", "USDC", 30))
+        assert op.client.account().collateral_base == 0
+    assert devnet.block_number() == replica_block
+    assert devnet.rpc("eth_getCode", op.client.address, "latest") == "0x"
