@@ -8,7 +8,7 @@ Floats appear only here, for display; the health factor prints exactly (18 decim
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from eth_utils import is_address, to_checksum_address
@@ -16,7 +16,6 @@ from rich.console import Console
 from rich.table import Table
 
 from defibots.chain.aave_addresses import AaveMarket, aave_v3_ethereum
-from defibots.chain.aave_loader import AaveSnapshot, load_aave
 from defibots.chain.rpc import JsonRpc
 from defibots.cli import aave_loop
 from defibots.cli.endpoints import resolve_rpc
@@ -26,6 +25,9 @@ from defibots.errors import UserError
 from defibots.protocols.aave_v3 import SECONDS_PER_YEAR
 from defibots.protocols.aave_v3.math import MAX_UINT256, RAY, WAD
 from defibots.state.aave import AaveReserve, AaveV3Market, account_data, liquidation_price
+
+if TYPE_CHECKING:  # the loader pulls in eth-account (slow): imported when a command runs
+    from defibots.chain.aave_loader import AaveSnapshot
 
 app = typer.Typer(help="Aave v3: markets, accounts and leveraged loops.", no_args_is_help=True)
 app.add_typer(aave_loop.app, name="loop")
@@ -79,6 +81,8 @@ def _part(snapshot: AaveSnapshot, market: AaveMarket) -> AaveV3Market:
 def markets(rpc: RpcOpt = None, config: ConfigOpt = None) -> None:
     """Per reserve: price, supply and borrow APY, utilization, caps, LTV / LT / bonus, totals."""
     chain, market = _connect(rpc, config)
+    from defibots.chain.aave_loader import load_aave
+
     snapshot = load_aave(chain, market.pool, market.oracle)
     ts = snapshot.timestamp
     table = Table(title=f"Aave v3 reserves at block {snapshot.block_number}")
@@ -119,6 +123,8 @@ def account(
             raise UserError("pass the account's address (a default exists only on the devnet)")
         address = str(chain.call("eth_accounts")[0])
     user = to_checksum_address(address)
+    from defibots.chain.aave_loader import load_aave
+
     snapshot = load_aave(chain, market.pool, market.oracle, [user])
     part, ts = _part(snapshot, market), snapshot.timestamp
     data = account_data(part, user, ts)

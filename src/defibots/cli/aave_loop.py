@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,10 +19,10 @@ from defibots.cli.endpoints import resolve_rpc
 from defibots.cli.options import ConfigOpt, RpcOpt
 from defibots.config import load_settings
 from defibots.errors import UserError
-from defibots.execution.keys import key_choice, load_signer
-from defibots.execution.loop_operator import Executed, LoopOperator, Planned
-from defibots.journal import Journal
 from defibots.paths import state_dir
+
+if TYPE_CHECKING:  # web3 and eth-account load slowly: imported when a command runs, not for --help
+    from defibots.execution.loop_operator import Executed, LoopOperator, Planned
 
 app = typer.Typer(help="Leveraged Aave loops (flash-funded, one transaction per step).", no_args_is_help=True)
 console = Console()
@@ -49,6 +49,9 @@ def _decimal(text: str, what: str) -> Decimal:
 def _operator(
     rpc: str | None, config: Path | None, keystore: Path | None, key_env: str | None
 ) -> LoopOperator:
+    from defibots.execution.keys import key_choice, load_signer
+    from defibots.execution.loop_operator import LoopOperator
+
     settings = load_settings(config)
     url = resolve_rpc(rpc, settings)
     chosen = key_choice(keystore, key_env, settings.keystore, settings.key_env)
@@ -59,6 +62,8 @@ def _operator(
 
 
 def _assets(op: LoopOperator) -> tuple[str, str]:
+    from defibots.journal import Journal
+
     with Journal(op.journal_path) as journal:
         for p in journal.positions(chain_id=op.chain_id, status="open", protocol="aave_v3"):
             if p.key == op.client.address:

@@ -1,8 +1,9 @@
 """`defibots demo` (what `make demo` runs): the main job end to end on the embedded mainnet replica.
 
-replica up -> deploy executor -> market noise (swaps on chain, price moves on a local exchange) -> arbitrage
-watcher with --execute and the AMM-CEX signals -> summary; every process, thread and server it starts is
-stopped at the end, also on Ctrl-C or an error.
+replica up -> deploy executor -> market noise (swaps on chain; a price driver walks a local exchange's
+mid and arbitrageurs drag the pools after it: the CEX leads) -> arbitrage watcher with --execute and the
+AMM-CEX signals -> summary; every process, thread and server it starts is stopped at the end, also on
+Ctrl-C or an error.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -18,9 +20,13 @@ from rich.live import Live
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from defibots.devnet.exchange import LocalExchange
-    from defibots.devnet.noise import ExchangeNoise, MarketNoise
+    from defibots.devnet.noise import MarketNoise
+    from defibots.devnet.price_driver import PriceDriver
     from defibots.jobs.arb_watch import ArbWatcher
+    from defibots.jobs.runner import StrategyJob
 
 console = Console()
 CEX_SYMBOL = "ETH/USDT"
@@ -38,9 +44,10 @@ def demo(
 
     from defibots.chain.addresses import TOKENS
     from defibots.cli.deploy import DeployRequest, deploy_executor
-    from defibots.devnet.exchange import LocalExchange, MarketSpec
+    from defibots.devnet.exchange import LocalExchange, MarketSpec, admin_set_mid
     from defibots.devnet.node import Devnet, DevnetOptions
-    from defibots.devnet.noise import ExchangeNoise, MarketNoise
+    from defibots.devnet.noise import MarketNoise
+    from defibots.devnet.price_driver import PriceDriver
     from defibots.devnet.replica import USD_PRICE
     from defibots.jobs.arb_watch import ArbWatcher, CexWatch, WatchConfig
     from defibots.paths import state_dir
@@ -59,8 +66,6 @@ def demo(
         console.print(f"[green]executor deployed[/] at {record['address']} (owner {record['owner']})")
         noise = MarketNoise(devnet.http_url, devnet.accounts[5:], seed=seed)
         noise.approve_routers()
-        noise_thread = threading.Thread(target=_noise_loop, args=(noise, rate, stop), daemon=True)
-        noise_thread.start()
         journal = Path(state_dir() / "demo-journal.sqlite")
         journal.unlink(missing_ok=True)
         exchange = LocalExchange(None, [MarketSpec(CEX_SYMBOL, Decimal(3000))], taker_fee_bps=10, seed=seed)
@@ -75,15 +80,23 @@ def demo(
             cex=CexWatch(url=exchange.url, symbols=(CEX_SYMBOL,), taker_fee_bps=10, poll_interval_s=0.5),
         )
         watcher = ArbWatcher(config, devnet.accounts[0])
-        mover = ExchangeNoise(exchange.set_mid, CEX_SYMBOL, seed=seed)
+        # the driver runs in the noise thread (one signer of the traders' nonces) and reaches the exchange,
+        # which lives in the watcher's event loop, through its admin endpoint
+        venues = {"local": lambda symbol, mid: admin_set_mid(exchange.url, symbol, mid)}
+        mover = PriceDriver(venues, rpc_url=devnet.http_url, noise=noise, symbol=CEX_SYMBOL, seed=seed)
+        noise_thread = threading.Thread(target=_noise_loop, args=(noise, mover, rate, stop), daemon=True)
+        noise_thread.start()
         console.print(
             f"watching {len(watcher.pools)} pools and {CEX_SYMBOL} on a local exchange "
             f"({exchange.url}) for {seconds:g} s with --execute"
         )
+        loop_job, opened = _open_loop(devnet.http_url, devnet.ws_url, journal)
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_watch(watcher, exchange, mover, seconds))
+            asyncio.run(_watch(watcher, exchange, seconds, loop_job))
         stop.set()
-        _summary(watcher, noise.stats.sent, mover.moves, USD_PRICE["WETH"])
+        _summary(
+            watcher, noise.stats.sent, mover.stats.steps, USD_PRICE["WETH"], _loop_line(loop_job, opened)
+        )
     finally:
         stop.set()
         if noise_thread is not None:
@@ -91,59 +104,85 @@ def demo(
         devnet.stop()
 
 
-async def _watch(watcher: ArbWatcher, exchange: LocalExchange, mover: ExchangeNoise, seconds: float) -> None:
-    """The watcher plus, in the same event loop, the local exchange whose mid follows the replica's pool."""
+LOOP_LEVERAGE = "3"
+LOOP_BAND = "0.01"
+"""Narrow, so the driver's price walk moves the loop out of its band within the demo's minute."""
+
+
+def _open_loop(rpc_url: str, ws_url: str, journal: Path) -> tuple[StrategyJob, str]:
+    """A 3x WETH/USDC loop from dev account 1, and its rebalancer (`run aave_loop`) around its opening HF."""
+    from decimal import Decimal
+
+    from defibots.execution.loop_operator import LoopOperator
+    from defibots.foundry.accounts import dev_account
+    from defibots.jobs.runner import JobConfig, StrategyJob
+    from defibots.strategies.aave_loop import STRATEGY, AaveLoopSettings
+
+    owner = dev_account(1)
+    op = LoopOperator(rpc_url, owner, journal, 31337)
+    done = op.execute(op.plan_open("WETH", "USDC", Decimal(10), Decimal(LOOP_LEVERAGE), Decimal("1.1"), 30))
+    hf = (Decimal(done.health_factor) / 10**18).quantize(Decimal("0.001"))
+    console.print(f"[green]aave loop opened[/]: 10 WETH at {LOOP_LEVERAGE}x, health factor {hf}")
+    settings = AaveLoopSettings(target_health_factor=hf, band=Decimal(LOOP_BAND))
+    config = JobConfig(rpc_url, ws_url, journal, shadow=False, expected_chain_id=31337, ws_required=False)
+    return StrategyJob(STRATEGY, settings, config, owner), f"10 WETH at {LOOP_LEVERAGE}x (HF {hf})"
+
+
+def _loop_line(job: StrategyJob, opened: str) -> str:
+    from defibots.execution.loop_rebalancer import LoopRebalancer
+    from defibots.journal import Journal
+
+    rebalancer = next(e for e in job.executors if isinstance(e, LoopRebalancer))
+    hf = rebalancer.operator.client.account().health_factor / 10**18
+    with Journal(job.config.journal_path, create=False) as journal:
+        entries = journal.strategy_pnl(strategy="aave_loop")
+    premium = {e.token: 0 for e in entries if e.kind == "flash_premium"}
+    for e in entries:
+        if e.kind == "flash_premium":
+            premium[e.token] += e.amount
+    gas = -sum(e.amount for e in entries if e.kind == "gas")
+    costs = ", ".join(f"{-v / 10 ** next(e.token_decimals for e in entries if e.token == t):.6f} {t}"
+                      for t, v in premium.items())  # fmt: skip
+    return (
+        f"opened {opened}; rebalances {rebalancer.stats.sent} (failed {rebalancer.stats.failed}); "
+        f"HF now {hf:.3f}; cost: flash premiums {costs}, gas {gas / 1e18:.6f} ETH"
+    )
+
+
+async def _watch(watcher: ArbWatcher, exchange: LocalExchange, seconds: float, loop_job: StrategyJob) -> None:
+    """The watcher and the loop rebalancer plus, in the same event loop, the local exchange the price
+    driver moves."""
     from defibots.cli.watch import render
 
     await exchange.start()
-    follower: asyncio.Task[None] | None = None
     try:
-        _follow_once(watcher, mover)  # a realistic book before the feed's first poll
-        follower = asyncio.create_task(_follow(watcher, mover))
         await watcher.open()
+        rebalancer = asyncio.create_task(loop_job.run(seconds))
         with Live(render(watcher), console=console, refresh_per_second=4) as live:
             await watcher.run(seconds, on_tick=lambda w: live.update(render(w)))
+        await rebalancer
     finally:
-        if follower is not None:
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
         await watcher.close()
+        await loop_job.close()
         await exchange.stop()
 
 
-def _follow_once(watcher: ArbWatcher, mover: ExchangeNoise) -> None:
-    """Move the exchange's mid from the synced model of the reference pool (no RPC round trip)."""
-    from defibots.chain.addresses import TOKENS
-    from defibots.strategies.cex_arb import CexToken, pool_mid_price
-
-    pool = watcher.pools.get(mover.pool.address)
-    if pool is None:
-        return
-    base, quote = TOKENS[mover.base], TOKENS[mover.quote]
-    mid = pool_mid_price(
-        pool,
-        CexToken(base.address, base.symbol, base.decimals),
-        CexToken(quote.address, quote.symbol, quote.decimals),
-    )
-    mover.step(mid)
-
-
-async def _follow(watcher: ArbWatcher, mover: ExchangeNoise) -> None:
-    while True:
-        await asyncio.sleep(CEX_MOVE_INTERVAL_S)
-        _follow_once(watcher, mover)
-
-
-def _noise_loop(noise: MarketNoise, rate: float, stop: threading.Event) -> None:
+def _noise_loop(noise: MarketNoise, driver: PriceDriver, rate: float, stop: threading.Event) -> None:
+    """Random swaps at `rate`, and a price-driver step every CEX_MOVE_INTERVAL_S, from one thread."""
+    next_move = time.monotonic() + CEX_MOVE_INTERVAL_S
     while not stop.is_set():
-        stop.wait(noise.rng.expovariate(rate))
-        if not stop.is_set():
-            with contextlib.suppress(Exception):  # the node going away at shutdown is not an error
+        stop.wait(min(noise.rng.expovariate(rate), max(0.0, next_move - time.monotonic())))
+        if stop.is_set():
+            break
+        with contextlib.suppress(Exception):  # the node or exchange going away at shutdown is not an error
+            if time.monotonic() >= next_move:
+                next_move = time.monotonic() + CEX_MOVE_INTERVAL_S
+                driver.step()
+            else:
                 noise.random_swap()
 
 
-def _summary(watcher: ArbWatcher, noise_swaps: int, exchange_moves: int, eth_usd: float) -> None:
+def _summary(watcher: ArbWatcher, noise_swaps: int, exchange_moves: int, eth_usd: float, loop: str) -> None:
     """Amounts in the base token's own units and symbol; gas in ETH, also converted into the base at the
     reference pool's price for the net line (the demo's base is WETH, where the conversion is 1:1)."""
     from defibots.cli.display import base_token_display, units
@@ -188,6 +227,7 @@ def _summary(watcher: ArbWatcher, noise_swaps: int, exchange_moves: int, eth_usd
                 f"{cex.signals}" + (f" ({by_direction}){best}" if cex.signals else ""),
             )
         )
+    rows.append(("aave loop", loop))
     decide = stats.latency.get("decide")
     if decide:
         rows.append(

@@ -219,8 +219,9 @@ def noise(
 ) -> None:
     """Send realistic random swaps through the Uniswap routers from dev accounts 5-9 (devnet only).
 
-    With --exchange-url or --exchange-port the local exchange's ETH/USDT mid follows the replica's WETH/USDT
-    0.05% pool, off by a mean-reverting random offset, so `watch arb --cex-url ...` has AMM-CEX gaps to find.
+    With --exchange-url or --exchange-port the CEX leads: a price driver random-walks the local exchange's
+    ETH/USDT mid after each swap, sets the Aave replica's WETH feed to it, and arbitrageurs drag the
+    replica's WETH/stable pools after it (not always at once), so `watch arb --cex-url ...` has gaps to find.
     """
     from decimal import Decimal
 
@@ -229,7 +230,8 @@ def noise(
     from defibots.chain.rpc import JsonRpc
     from defibots.devnet.exchange import ExchangeThread, LocalExchange, MarketSpec, admin_set_mid
     from defibots.devnet.node import default_rpc_url
-    from defibots.devnet.noise import ExchangeNoise, MarketNoise, NoiseStats
+    from defibots.devnet.noise import MarketNoise, NoiseStats, reference_pool
+    from defibots.devnet.price_driver import PriceDriver, pool_price
     from defibots.foundry.accounts import dev_accounts
 
     if exchange_url and exchange_port:
@@ -250,18 +252,20 @@ def noise(
         mover = None
         if exchange_url:
             target = exchange_url
-            mover = ExchangeNoise(lambda symbol, mid: admin_set_mid(target, symbol, mid), seed=market.seed)
-            mover.step_from_chain(market.rpc)  # fails here, once, if the exchange is not there
+            start = pool_price(market, reference_pool()).quantize(Decimal("0.01"))
+            admin_set_mid(target, "ETH/USDT", start)  # fails here, once, if the exchange is not there
+            venues = {"local": lambda symbol, mid: admin_set_mid(target, symbol, mid)}
+            mover = PriceDriver(venues, rpc_url=url, noise=market, start_mid=start, seed=market.seed)
         console.print(f"noise seed {market.seed}; approving routers")
         market.approve_routers()
 
         def line(stats: NoiseStats) -> str:
-            moved = f"; exchange moves: {mover.moves}" if mover else ""
+            moved = f"; exchange moves: {mover.stats.steps}" if mover else ""
             return f"swaps sent: {stats.sent}{moved}"
 
         def tick(stats: NoiseStats, live: Live) -> None:
             if mover is not None:
-                mover.step_from_chain(market.rpc)
+                mover.step()
             live.update(line(stats))
 
         with (

@@ -2,8 +2,9 @@
 to find. Transactions are signed and sent raw, as wallets do, so they show up in the mempool with their
 raw bytes (what a backrun bundle needs).
 
-`ExchangeNoise` moves the local exchange too: its ETH/USDT mid follows the replica's WETH/USDT pool with a
-mean-reverting random offset, so AMM-CEX gaps open and close as they do when arbitrageurs are at work.
+The devnet's prices are led by the CEX (`price_driver.PriceDriver`: the venues' mid walks, the pools follow
+through arbitrage). `ExchangeNoise` is the older, reverse direction, kept for tests that need a venue price
+anchored to a pool: its ETH/USDT mid follows the replica's WETH/USDT pool with a mean-reverting offset.
 """
 
 from __future__ import annotations

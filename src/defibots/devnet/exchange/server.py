@@ -11,6 +11,9 @@ Single event loop: the server, `set_mid` and the noise task must run on the same
 process (or a thread with its own loop) moves prices through the admin endpoint instead: POST
 /admin/mid {"symbol": "ETH/USDT", "price": "3001.5"} sets a mid and answers the new top of book
 (`admin_set_mid` is its client). It is not part of any venue's API and answers loopback clients only.
+Test-only: `delay_responses` (or POST /admin/test/delay {"method", "path", "seconds", "count"}) holds the
+next `count` answers to METHOD path for `seconds` after the request was served, so a client times out on
+a request the venue did act on (how a retried create is tested).
 `ccxt_config` (module `ccxt_config`) gives the ccxt settings that point a client at a venue.
 """
 
@@ -27,7 +30,8 @@ import secrets
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from types import TracebackType
 
@@ -104,6 +108,7 @@ class LocalExchange:
         )
         self._runner: web.AppRunner | None = None
         self._noise: asyncio.Task[None] | None = None
+        self._delays: list[_Delay] = []  # test hook
         self.started_ms = now_ms()
 
     # ---------------------------------------------------------------- accounts
@@ -177,8 +182,14 @@ class LocalExchange:
     async def start(self) -> LocalExchange:
         if port_in_use(self.host, self.port):
             raise UserError(f"port {self.port} on {self.host} is already in use")
-        app = web.Application(middlewares=[self.api.errors_middleware])
-        app.add_routes([*self.api.routes(), web.post("/admin/mid", self._admin_mid)])
+        app = web.Application(middlewares=[self._delay_middleware, self.api.errors_middleware])
+        app.add_routes(
+            [
+                *self.api.routes(),
+                web.post("/admin/mid", self._admin_mid),
+                web.post("/admin/test/delay", self._admin_delay),
+            ]
+        )
         if self.venue == "binance":
             app.add_routes(self.streams.routes())
         self._runner = web.AppRunner(app, access_log=None)
@@ -254,6 +265,36 @@ class LocalExchange:
         """The current book as the pure `Depth` snapshot (what ccxt should see)."""
         return depth_snapshot(self.market(symbol), now_ms(), limit)
 
+    # ---------------------------------------------------------------- test hook: slow answers
+
+    def delay_responses(self, method: str, path: str, seconds: float, count: int = 1) -> None:
+        """Test-only: serve the next `count` METHOD `path` requests, then hold each answer `seconds`."""
+        self._delays.append(_Delay(method.upper(), path, float(seconds), int(count)))
+
+    @web.middleware
+    async def _delay_middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        response = await handler(request)
+        for rule in self._delays:
+            if rule.left > 0 and rule.method == request.method and rule.path == request.path:
+                rule.left -= 1
+                await asyncio.sleep(rule.seconds)
+                break
+        return response
+
+    async def _admin_delay(self, request: web.Request) -> web.Response:
+        if not _is_loopback(request.remote):
+            raise ApiError(-2015, "The admin endpoint answers local clients only.", status=403)
+        try:
+            body = await request.json()
+            self.delay_responses(
+                str(body["method"]), str(body["path"]), body["seconds"], body.get("count", 1)
+            )
+        except (ValueError, KeyError, TypeError):
+            raise ApiError(-1100, 'Body must be JSON: {"method", "path", "seconds", "count"}.') from None
+        return web.json_response({"delays": len(self._delays)})
+
     # ---------------------------------------------------------------- admin (local only, not Binance's)
 
     async def _admin_mid(self, request: web.Request) -> web.Response:
@@ -280,6 +321,14 @@ class LocalExchange:
         return web.json_response(
             {"symbol": market.spec.symbol, "mid": fmt(market.mid), "bid": fmt(bid), "ask": fmt(ask)}
         )
+
+
+@dataclass
+class _Delay:
+    method: str
+    path: str
+    seconds: float
+    left: int
 
 
 def _is_loopback(remote: str | None) -> bool:
