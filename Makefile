@@ -50,6 +50,7 @@ bench: setup
 	$(BIN)/python scripts/bench_amm.py
 	$(BIN)/python scripts/bench_watcher.py
 	$(BIN)/python scripts/bench_aave.py
+	$(BIN)/python scripts/bench_cex.py
 	$(BIN)/python scripts/bench_mempool.py
 	$(BIN)/python scripts/bench_bundles.py
 	$(BIN)/python scripts/bench_gas.py

@@ -182,7 +182,9 @@ def _noise_loop(noise: MarketNoise, driver: PriceDriver, rate: float, stop: thre
                 noise.random_swap()
 
 
-def _summary(watcher: ArbWatcher, noise_swaps: int, exchange_moves: int, eth_usd: float, loop: str) -> None:
+def _summary(
+    watcher: ArbWatcher, noise_swaps: int, exchange_moves: int, eth_usd: float, loop: str = ""
+) -> None:
     """Amounts in the base token's own units and symbol; gas in ETH, also converted into the base at the
     reference pool's price for the net line (the demo's base is WETH, where the conversion is 1:1)."""
     from defibots.cli.display import base_token_display, units
@@ -227,7 +229,8 @@ def _summary(watcher: ArbWatcher, noise_swaps: int, exchange_moves: int, eth_usd
                 f"{cex.signals}" + (f" ({by_direction}){best}" if cex.signals else ""),
             )
         )
-    rows.append(("aave loop", loop))
+    if loop:
+        rows.append(("aave loop", loop))
     decide = stats.latency.get("decide")
     if decide:
         rows.append(
