@@ -3,7 +3,7 @@ pragma solidity ^0.8.24;
 
 import {IWETH9} from "./interfaces/IWETH9.sol";
 
-/// @title Executor: one atomic 2-4 hop swap route across Uniswap V2 pairs and V3 pools.
+/// @title Executor: one atomic 1-4 hop swap route across Uniswap V2 pairs and V3 pools.
 /// @notice Reverts unless the profit token balance grew by minProfit (plus the builder payment when that is
 ///         paid out of WETH profit). Only the owner and allow-listed callers execute; only the owner moves funds
 ///         out. There is no arbitrary-call path and no token approval is ever granted.
@@ -13,7 +13,7 @@ import {IWETH9} from "./interfaces/IWETH9.sol";
 ///     [0]      flags: bits 0-1 funding (0 own balance, 1 V2 flash swap, 2 V3 flash swap,
 ///              3 Aave V3 flashLoanSimple: reserved, reverts NotSupported), bits 2-3 builder payment
 ///              (0 none, 1 wei, 2 basis points of the gross profit), bits 4-7 zero
-///     [1]      hop count n, 2..4
+///     [1]      hop count n, 1..4 (1: a single-pool swap from own balance, the on-chain leg of a hedged trade)
 ///     [2:18]   amountIn   uint128  input of the first hop
 ///     [18:34]  minProfit  uint128  in the profit token
 ///     [34:50]  payment    uint128  wei (mode 1) or bps of gross profit (mode 2, <= 10000, profit token WETH)
@@ -25,7 +25,8 @@ import {IWETH9} from "./interfaces/IWETH9.sol";
 ///     [41:44]  fee uint24 V2: input kept after the fee, per 10000 (Uniswap 9970); V3: the pool fee (500)
 ///
 /// The profit token is the last hop's tokenOut: the route is a cycle when that equals tokenIn, otherwise the
-/// last token is the declared profit token.
+/// last token is the declared profit token. For a single-pool swap minProfit is the minimum output: the price
+/// guard of a hedged trade's on-chain leg.
 ///
 /// Funding:
 ///   own balance  hops run one after another from this contract's balance.
@@ -48,7 +49,7 @@ contract Executor {
     // Route layout.
     uint256 private constant HEADER_BYTES = 70;
     uint256 private constant HOP_BYTES = 44;
-    uint256 private constant MIN_HOPS = 2;
+    uint256 private constant MIN_HOPS = 1;
     uint256 private constant MAX_HOPS = 4;
 
     uint256 private constant FUNDING_OWN_BALANCE = 0;
@@ -528,6 +529,8 @@ contract Executor {
         }
         if (flags > 0x0f || (flags >> 2) & 3 == 3 || n < MIN_HOPS || n > MAX_HOPS) revert BadRoute();
         if (route.length != HEADER_BYTES + n * HOP_BYTES) revert BadRoute();
+        // a flash-funded single swap could only repay from the contract's own balance: say so instead
+        if (n == 1 && flags & 3 != FUNDING_OWN_BALANCE) revert BadRoute();
     }
 
     function _hopCount(bytes calldata route) private pure returns (uint256 n) {

@@ -340,7 +340,12 @@ contract ExecutorTest is ExecutorFixture {
         expectBadRoute(abi.encodePacked(good, uint8(0))); // trailing byte
         expectBadRoute(_with(good, 0, 0x10)); // unknown flag bit
         expectBadRoute(_with(good, 0, 0x0c)); // payment mode 3
-        expectBadRoute(_with(good, 1, 1)); // one hop
+        expectBadRoute(_with(good, 1, 1)); // one hop declared, two hops of bytes
+        HopSpec[] memory one = new HopSpec[](1);
+        one[0] = hop(V3, v3WethUsdc500, USDC, 500);
+        expectBadRoute(encodeRoute(V3_FLASH, PAY_NONE, 1, 0, 0, WETH, one)); // a single swap is own-balance only
+        one[0] = hop(V2, v2WethUsdc, USDC, V2_FEE);
+        expectBadRoute(encodeRoute(V2_FLASH, PAY_NONE, 1, 0, 0, WETH, one));
         expectBadRoute(_with(good, 1, 5)); // five hops
         expectBadRoute(_with(good, 70, 2)); // unknown hop kind
         expectBadRoute(_with(good, 0, V2_FLASH)); // V2 flash swap needs a V2 first hop

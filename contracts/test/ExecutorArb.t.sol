@@ -175,6 +175,34 @@ contract ExecutorArbTest is ExecutorFixture {
         assertEq(IERC20(DAI).balanceOf(address(executor)), daiBefore + daiOut, "DAI balance");
     }
 
+    /// One hop from own balance: the on-chain leg of a hedged AMM-CEX trade. minProfit is the minimum output,
+    /// exact to the wei on V2 and V3, in both directions.
+    function test_ownBalance_singleSwap() public {
+        assertSingleSwap(hop(V3, v3WethUsdc500, USDC, 500), WETH, 2e18);
+        assertSingleSwap(hop(V2, v2WethUsdc, WETH, V2_FEE), USDC, 3_000e6);
+    }
+
+    function assertSingleSwap(HopSpec memory h, address tokenIn, uint256 amountIn) internal {
+        HopSpec[] memory one = new HopSpec[](1);
+        one[0] = h;
+        _give(tokenIn, address(this), amountIn);
+        uint256 snap = vm.snapshotState();
+        uint256 out = replay(tokenIn, amountIn, one);
+        vm.revertToState(snap);
+        _give(tokenIn, address(executor), amountIn);
+        uint256 inBefore = IERC20(tokenIn).balanceOf(address(executor));
+        uint256 outBefore = IERC20(h.tokenOut).balanceOf(address(executor));
+        vm.expectRevert(
+            abi.encodeWithSelector(Executor.InsufficientProfit.selector, outBefore + out, outBefore + out + 1)
+        );
+        run(encodeRoute(OWN_BALANCE, PAY_NONE, amountIn, out + 1, 0, tokenIn, one));
+        (uint256 got, uint256 gasUsed) = run(encodeRoute(OWN_BALANCE, PAY_NONE, amountIn, out, 0, tokenIn, one));
+        assertEq(got, out, "output != hand replay");
+        assertEq(IERC20(h.tokenOut).balanceOf(address(executor)), outBefore + out, "output balance");
+        assertEq(IERC20(tokenIn).balanceOf(address(executor)), inBefore - amountIn, "input balance");
+        console.log("single swap gas (execute call)", gasUsed);
+    }
+
     // ---------------------------------------------------------- unprofitable
 
     /// Undisturbed prices: a round trip loses the fees, and the guard names the numbers.

@@ -75,8 +75,11 @@ def test_encoding_is_the_documented_layout() -> None:
 
 def test_python_validation_matches_the_contract_rules() -> None:
     two = (RouteHop.v3(V3_WETH_USDC_500, USDC, 500), RouteHop.v2(V2_WETH_USDC, WETH))
-    with pytest.raises(RouteError, match="2-4 hops"):
-        Route(WETH, 1, two[:1])
+    with pytest.raises(RouteError, match="1-4 hops"):
+        Route(WETH, 1, ())
+    with pytest.raises(RouteError, match="single-pool swap is funded from own balance"):
+        Route(WETH, 1, two[:1], funding=Funding.V3_FLASH_SWAP)
+    assert Route(WETH, 1, two[:1], min_profit=7).profit_token == USDC  # min_profit: the minimum output
     with pytest.raises(RouteError, match="uint128"):
         Route(WETH, UINT128_MAX + 1, two)
     with pytest.raises(RouteError, match="into itself"):
@@ -97,7 +100,7 @@ uint128 = st.integers(min_value=0, max_value=UINT128_MAX)
 
 @st.composite
 def routes(draw: st.DrawFn) -> Route:
-    n = draw(st.integers(min_value=2, max_value=4))
+    n = draw(st.integers(min_value=1, max_value=4))
     token_in = draw(addresses)
     hops = []
     token = token_in
@@ -110,7 +113,8 @@ def routes(draw: st.DrawFn) -> Route:
         token = out
     first = hops[0].kind
     flash = Funding.V2_FLASH_SWAP if first == HopKind.UNISWAP_V2 else Funding.V3_FLASH_SWAP
-    funding = draw(st.sampled_from([Funding.OWN_BALANCE, Funding.AAVE_FLASH_LOAN, flash]))
+    fundings = [Funding.OWN_BALANCE] if n == 1 else [Funding.OWN_BALANCE, Funding.AAVE_FLASH_LOAN, flash]
+    funding = draw(st.sampled_from(fundings))
     payment = draw(st.sampled_from([Payment.NONE, Payment.WEI]))
     return Route(
         token_in=token_in,

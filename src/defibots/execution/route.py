@@ -4,7 +4,7 @@ Layout (big-endian, no padding; contracts/Executor.sol's NatSpec is the other co
 
     header, 70 bytes
       [0]      flags: bits 0-1 funding, bits 2-3 builder payment mode, bits 4-7 zero
-      [1]      hop count n, 2..4
+      [1]      hop count n, 1..4 (1: a single-pool swap, own balance only)
       [2:18]   amount_in      uint128
       [18:34]  min_profit     uint128, in the profit token
       [34:50]  payment_value  uint128: wei (Payment.WEI) or bps of gross profit (Payment.PROFIT_BPS)
@@ -15,7 +15,8 @@ Layout (big-endian, no padding; contracts/Executor.sol's NatSpec is the other co
       [21:41]  token_out (the next hop's input; swap direction follows from token_in < token_out)
       [41:44]  fee uint24: V2 = input kept per 10_000 (9970 for Uniswap's 0.3%), V3 = pool fee (500 = 0.05%)
 
-The profit token is the last hop's output: the route is a cycle when that is token_in.
+The profit token is the last hop's output: the route is a cycle when that is token_in. A single-pool swap
+(the on-chain leg of a hedged AMM-CEX trade) is not a cycle: its min_profit is the minimum output.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from defibots.chain.addresses import TOKENS
 
 HEADER_BYTES = 70
 HOP_BYTES = 44
-MIN_HOPS = 2
+MIN_HOPS = 1
 MAX_HOPS = 4
 UINT128_MAX = 2**128 - 1
 BPS = 10_000
@@ -113,7 +114,7 @@ class RouteHop:
 
 @dataclass(frozen=True)
 class Route:
-    """A 2-4 hop swap route for Executor.execute, validated as the contract's decodeRoute validates it."""
+    """A 1-4 hop swap route for Executor.execute, validated as the contract's decodeRoute validates it."""
 
     token_in: ChecksumAddress
     amount_in: int
@@ -144,6 +145,8 @@ class Route:
             ins.append(token)
             token = hop.token_out
         object.__setattr__(self, "token_ins", tuple(ins))
+        if len(self.hops) == 1 and self.funding != Funding.OWN_BALANCE:
+            raise RouteError("a single-pool swap is funded from own balance")
         first = self.hops[0].kind
         if self.funding == Funding.V2_FLASH_SWAP and first != HopKind.UNISWAP_V2:
             raise RouteError("a V2 flash swap starts with a V2 hop")
