@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from defibots.chain.addresses import TOKENS, UNISWAP_V2_ROUTER02
 from defibots.chain.calldata import calldata
 from defibots.devnet.node import Devnet
@@ -84,10 +86,56 @@ def test_amm_arb_runs_registered_in_shadow(devnet: Devnet, tmp_path: Path) -> No
     assert "simulated 1, sent 0" in result.stdout
 
 
+def test_cex_amm_arb_trades_both_legs_under_run(
+    devnet: Devnet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run cex_amm_arb --execute` with keys from env vars: the venue's price 1.5% under the pools makes
+    round trips (swap on chain, IOC on the local Binance), journaled with both legs."""
+    from decimal import Decimal
+
+    from defibots.devnet.exchange import ExchangeThread, LocalExchange, MarketSpec, admin_set_mid
+    from defibots.devnet.price_driver import pool_price, weth_stable_pools
+    from defibots.devnet.replica import calldata as token_call
+
+    searcher = devnet.accounts[0]
+    client, _ = ExecutorClient.deploy(devnet.w3, searcher, searcher.address)
+    wrap = (token_call("deposit()"), 30 * 10**18)
+    give = (token_call("transfer(address,uint256)", client.address, 30 * 10**18), 0)
+    for data, value in (wrap, give):
+        devnet.w3.eth.send_transaction({"from": searcher.address, "to": WETH, "data": data, "value": value})
+    noise = MarketNoise(devnet.http_url, [devnet.accounts[2]], seed=1)
+    mid = pool_price(noise, next(p for p in weth_stable_pools() if p.protocol == "v3"))
+    start = {"USDT": Decimal(1_000_000), "ETH": Decimal(100)}
+    venue = LocalExchange(
+        None, [MarketSpec("ETH/USDT", Decimal(3000))], balances=start, taker_fee_bps=10, seed=2
+    )
+    with ExchangeThread(venue) as thread:
+        admin_set_mid(thread.url, "ETH/USDT", (mid * Decimal("0.985")).quantize(Decimal("0.01")))
+        monkeypatch.setenv("T_CEX_KEY", venue.api_key)
+        monkeypatch.setenv("T_CEX_SECRET", venue.api_secret)
+        cfg = (
+            f'[strategies.cex_amm_arb]\nurl = "{thread.url}"\nsizes = ["1"]\n'
+            'api_key_env = "T_CEX_KEY"\napi_secret_env = "T_CEX_SECRET"\n'
+            "[strategies.cex_amm_arb.policy]\nconfirmations = 0\n"
+        )
+        result = run(
+            tmp_path, "cex_amm_arb", "--execute", "--duration", "6", "--rpc", devnet.http_url,
+            "--executor", client.address, config=cfg,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with Journal(tmp_path / "state" / "journal.sqlite") as journal:
+        trips = journal.round_trips()
+        fills = journal.fills()
+    assert trips and all(t.status == "closed" for t in trips), [t.details for t in trips]
+    assert fills and all(t.net_pnl > 0 and t.chain_quote > 0 for t in trips)
+    assert "round trips: closed" in result.stdout
+    assert venue.api_secret not in result.stdout + result.stderr
+
+
 def test_bad_input_is_one_error_line(devnet: Devnet, tmp_path: Path) -> None:
     assert (
         error_line(run(tmp_path, "nope"))
-        == "error: unknown strategy 'nope' (registered: aave_loop, amm_arb, pool_imbalance)"
+        == "error: unknown strategy 'nope' (registered: aave_loop, amm_arb, cex_amm_arb, pool_imbalance)"
     )
     bad_key = "[strategies.pool_imbalance]\nmin_gap = 3\n"
     assert error_line(run(tmp_path, "pool_imbalance", "--rpc", devnet.http_url, config=bad_key)) == (

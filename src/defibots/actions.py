@@ -7,7 +7,8 @@ that made it:
 - `ExecutorTxAction` (PUBLIC_TX): one arbitrage through the executor contract, as a public transaction;
 - `BackrunBundleAction` (BUNDLE): a bundle [victim, our executor tx] for the relays;
 - `BundlePrepare` (BUNDLE): a new head, to get the bundle path ready before the first victim;
-- `LoopRebalance` (AAVE_LOOP): move a leveraged Aave loop to a new leverage in one transaction.
+- `LoopRebalance` (AAVE_LOOP): move a leveraged Aave loop to a new leverage in one transaction;
+- `HedgedArb` (HEDGED_ARB): an AMM-CEX round trip, a single swap on chain hedged by an IOC on a venue.
 
 `Opportunity` (a priced arbitrage cycle) is what the executor routes: the route encoder turns its
 cycle into executor hops, and its predicted profit is what the simulation must reproduce. Pure data and
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import ClassVar
 
 from defibots.chain.events import PendingTx
@@ -178,3 +180,63 @@ class LoopRebalance(Action):
     """Decimal as text: exact, and hashable like the other action fields."""
     health_factor: int
     block_number: int
+
+
+@dataclass(frozen=True, slots=True)
+class HedgeToken:
+    """One side of a hedged trade: the on-chain token and the venue's asset name for it."""
+
+    address: str
+    symbol: str  # on chain: "WETH"
+    decimals: int
+    asset: str  # on the venue: "ETH"
+
+
+@dataclass(kw_only=True)
+class HedgedArb(Action):
+    """An AMM-CEX round trip priced at one block and book: the on-chain leg is one swap of `chain_in` of
+    `token_in` for exactly `chain_out` (the exact model's output, also its min-out guard); the CEX leg is
+    an IOC `cex_side` of `cex_amount` base bounded at `cex_limit` (the worst book level the edge used).
+
+    Amounts on chain are token units; CEX amounts and prices are the venue's Decimals. `predicted_net`
+    is in quote-token units, net of the pool fee (inside chain_out), the taker fee, gas and the builder's
+    tip (inside gas_cost_quote)."""
+
+    capability: ClassVar[Capability] = Capability.HEDGED_ARB
+
+    venue: str
+    symbol: str  # "ETH/USDT"
+    direction: str  # "sell_amm_buy_cex" | "buy_amm_sell_cex"
+    pool: str
+    protocol: str  # "v2" | "v3"
+    pool_fee: int  # V3 fee tier; V2: input kept per 10_000 (the executor's fee field)
+    base: HedgeToken
+    quote: HedgeToken
+    chain_in: int
+    chain_out: int
+    cex_side: str  # "buy" | "sell"
+    cex_amount: Decimal
+    cex_limit: Decimal
+    cex_quote: int  # predicted quote units paid (buy, fee in base) or received (sell, net of the fee)
+    gas: int
+    gas_cost_wei: int
+    gas_cost_quote: int
+    max_fee_per_gas: int
+    priority_fee_per_gas: int
+    predicted_net: int
+    native_price: Decimal  # the gas token's price in quote, for converting gas and base fees
+    block_number: int
+    book_timestamp_ms: int
+
+    @property
+    def token_in(self) -> HedgeToken:
+        return self.base if self.direction == "sell_amm_buy_cex" else self.quote
+
+    @property
+    def token_out(self) -> HedgeToken:
+        return self.quote if self.direction == "sell_amm_buy_cex" else self.base
+
+    @property
+    def key(self) -> str:
+        """Unique per priced round trip: the client-id root of its orders."""
+        return f"{self.symbol}:{self.direction}:{self.block_number}:{self.book_timestamp_ms}:{self.chain_in}"

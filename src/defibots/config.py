@@ -38,6 +38,41 @@ class CexSettings(BaseModel):
     taker_fee_bps: int = Field(default=10, ge=0, le=10_000)
 
 
+class LegRiskPolicy(BaseModel):
+    """What a hedged AMM-CEX trade does when its legs do not match (`[strategies.cex_amm_arb.policy]`).
+
+    The on-chain leg always goes first: one swap whose min-out guard is the exact model's output, so it
+    fills as predicted or reverts, and a revert leaves nothing to hedge (it costs its gas). The CEX leg then
+    hedges a known amount with an IOC bounded at the price the edge was computed at. What it leaves open
+    (a partial fill, a reject) is the residual:
+
+    - `on_residual = "hedge"`: up to `hedge_attempts` more IOCs for the residual, each bounded a further
+      `hedge_slippage_bps` beyond the first bound; what is still open after them is unwound;
+    - `on_residual = "unwind"`: the residual's share of the on-chain leg is swapped back at once, guarded
+      at the model's output less `unwind_slippage_bps`.
+
+    A CEX order whose state is unknown (the venue does not answer within `cex_answer_timeout_s`) is never
+    followed by another order for the same amount, which could fill twice: the trip is journaled
+    "unhedged", alerted, and reconciled by client order id. A reorg that removes the on-chain leg within
+    `confirmations` blocks rebroadcasts the signed leg (same nonce and guard: exact or a revert); if it has
+    not landed again after `reorg_grace_blocks` blocks, the CEX leg is unwound with an IOC bounded by
+    `hedge_slippage_bps`. Every decision is journaled in the round trip.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    on_residual: str = Field(default="hedge", pattern="^(hedge|unwind)$")
+    hedge_attempts: int = Field(default=2, ge=0, le=5)
+    hedge_slippage_bps: int = Field(default=30, ge=0, le=1_000)
+    unwind_slippage_bps: int = Field(default=50, ge=0, le=1_000)
+    chain_leg_timeout_s: float = Field(default=60.0, gt=0)
+    cex_answer_timeout_s: float = Field(default=10.0, gt=0)
+    confirmations: int = Field(default=2, ge=0, le=64)
+    reorg_grace_blocks: int = Field(default=3, ge=1, le=64)
+    max_signal_age_s: float = Field(default=2.0, gt=0)
+    """A signal whose book is older than this when its turn comes is dropped, not traded."""
+
+
 CHAIN_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 DEFAULT_CHAIN = "default"
 """The name of the one chain the single-chain keys (rpc_url, ws_url, chain_id, relay_urls) describe."""

@@ -108,7 +108,7 @@ def test_v1_journal_upgrades_in_place_and_reads_back_every_old_row(v1_journal: P
         weth = next(t for t in j.totals() if t.base_token == "WETH")
         assert (weth.reverted, weth.gross_profit) == (1, 10**18 // 20)
         assert j.chain_ids() == [1, 31337]
-        assert j.positions() == [] and j.orders() == [] and j.strategy_pnl() == []
+        assert j.positions() == [] and j.orders() == [] and j.strategy_pnl() == [] and j.round_trips() == []
 
     assert table_counts(v1_journal) == counts  # nothing lost, nothing added to the old tables
     assert user_version(v1_journal) == LATEST_VERSION
@@ -118,7 +118,7 @@ def test_upgraded_v1_journal_has_the_same_schema_as_a_fresh_one(v1_journal: Path
     with Journal(v1_journal) as upgraded, Journal(tmp_path / "fresh.sqlite") as fresh:
         assert schema(upgraded.conn) == schema(fresh.conn)
         names = {name for name, _ in schema(fresh.conn)}
-    assert {"positions", "position_history", "orders", "fills", "strategy_pnl"} <= names
+    assert {"positions", "position_history", "orders", "fills", "strategy_pnl", "round_trips"} <= names
 
 
 def test_history_on_the_upgraded_v1_journal_prints_the_old_code_numbers(v1_journal: Path) -> None:

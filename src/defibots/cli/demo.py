@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from defibots.devnet.exchange import LocalExchange
+    from defibots.devnet.node import Devnet
     from defibots.devnet.noise import MarketNoise
     from defibots.devnet.price_driver import PriceDriver
     from defibots.jobs.arb_watch import ArbWatcher
@@ -47,7 +48,7 @@ def demo(
     from defibots.devnet.exchange import LocalExchange, MarketSpec, admin_set_mid
     from defibots.devnet.node import Devnet, DevnetOptions
     from defibots.devnet.noise import MarketNoise
-    from defibots.devnet.price_driver import PriceDriver
+    from defibots.devnet.price_driver import PriceDriver, PriceDriverParams
     from defibots.devnet.replica import USD_PRICE
     from defibots.jobs.arb_watch import ArbWatcher, CexWatch, WatchConfig
     from defibots.paths import state_dir
@@ -68,7 +69,9 @@ def demo(
         noise.approve_routers()
         journal = Path(state_dir() / "demo-journal.sqlite")
         journal.unlink(missing_ok=True)
-        exchange = LocalExchange(None, [MarketSpec(CEX_SYMBOL, Decimal(3000))], taker_fee_bps=10, seed=seed)
+        exchange = LocalExchange(
+            None, [MarketSpec(CEX_SYMBOL, Decimal(3000))], taker_fee_bps=10, seed=seed, balances=VENUE_START
+        )
         config = WatchConfig(
             rpc_url=devnet.http_url,
             ws_url=devnet.ws_url,
@@ -83,7 +86,14 @@ def demo(
         # the driver runs in the noise thread (one signer of the traders' nonces) and reaches the exchange,
         # which lives in the watcher's event loop, through its admin endpoint
         venues = {"local": lambda symbol, mid: admin_set_mid(exchange.url, symbol, mid)}
-        mover = PriceDriver(venues, rpc_url=devnet.http_url, noise=noise, symbol=CEX_SYMBOL, seed=seed)
+        mover = PriceDriver(
+            venues,
+            rpc_url=devnet.http_url,
+            noise=noise,
+            symbol=CEX_SYMBOL,
+            seed=seed,
+            params=PriceDriverParams(sigma_bps=DEMO_SIGMA_BPS),
+        )
         noise_thread = threading.Thread(target=_noise_loop, args=(noise, mover, rate, stop), daemon=True)
         noise_thread.start()
         console.print(
@@ -91,17 +101,110 @@ def demo(
             f"({exchange.url}) for {seconds:g} s with --execute"
         )
         loop_job, opened = _open_loop(devnet.http_url, devnet.ws_url, journal)
+        hedged_job = _open_hedged(devnet, journal, exchange)
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_watch(watcher, exchange, seconds, loop_job))
+            asyncio.run(_watch(watcher, exchange, seconds, [loop_job, hedged_job]))
         stop.set()
         _summary(
-            watcher, noise.stats.sent, mover.stats.steps, USD_PRICE["WETH"], _loop_line(loop_job, opened)
+            watcher,
+            noise.stats.sent,
+            mover.stats.steps,
+            USD_PRICE["WETH"],
+            _loop_line(loop_job, opened),
+            _hedged_line(hedged_job),
         )
     finally:
         stop.set()
         if noise_thread is not None:
             noise_thread.join(timeout=5)
         devnet.stop()
+
+
+VENUE_START = {"USDT": 1_000_000, "ETH": 100}
+"""The demo's venue account; its on-chain counterpart is the hedged executor's funding below."""
+DEMO_SIGMA_BPS = 15.0
+"""The price walk per 0.5 s step: fast-forwarded (a quiet day's moves in two minutes) so gaps open."""
+HEDGED_FUNDING = {"WETH": 20, "USDC": 60_000}
+
+
+def _open_hedged(devnet: Devnet, journal: Path, exchange: LocalExchange) -> StrategyJob:
+    """`run cex_amm_arb --execute` from dev account 2: its own executor, funded with WETH and USDC (the
+    chain inventory), the local venue's keys in the env vars the strategy reads, inventory bands around
+    the starting balances."""
+    import os
+    from decimal import Decimal
+
+    from defibots.chain.addresses import TOKENS
+    from defibots.chain.calldata import calldata
+    from defibots.devnet.exchange import ccxt_config
+    from defibots.execution.executor_client import ExecutorClient
+    from defibots.foundry.accounts import dev_account
+    from defibots.jobs.runner import JobConfig, StrategyJob
+    from defibots.strategies.cex_amm_arb import STRATEGY, CexAmmArbSettings
+
+    owner = dev_account(2)
+    client, _ = ExecutorClient.deploy(devnet.w3, owner, owner.address)
+    weth, usdc = TOKENS["WETH"].address, TOKENS["USDC"].address
+    wei, usdc_units = HEDGED_FUNDING["WETH"] * 10**18, HEDGED_FUNDING["USDC"] * 10**6
+    for to, data, value in (
+        (weth, calldata("deposit()"), wei),
+        (weth, calldata("transfer(address,uint256)", client.address, wei), 0),
+        (usdc, calldata("transfer(address,uint256)", client.address, usdc_units), 0),
+    ):
+        devnet.rpc(
+            "eth_sendTransaction", {"from": owner.address, "to": to, "data": data, "value": hex(value)}
+        )
+    os.environ["DEFIBOTS_CEX_API_KEY"] = exchange.api_key  # the local venue's keys, as a user's env would
+    os.environ["DEFIBOTS_CEX_API_SECRET"] = exchange.api_secret
+
+    def band(target: int, width: Decimal) -> dict[str, str]:
+        return {"target": str(target), "low": str(target * (1 - width)), "high": str(target * (1 + width))}
+
+    inventory = {
+        "bands": {
+            "chain": {
+                "WETH": band(HEDGED_FUNDING["WETH"], Decimal("0.25")),
+                "USDC": band(HEDGED_FUNDING["USDC"], Decimal("0.25")),
+            },
+            "binance": {
+                "ETH": band(VENUE_START["ETH"], Decimal("0.05")),
+                "USDT": band(VENUE_START["USDT"], Decimal("0.01")),
+            },
+        },
+        "transfer_minutes": {"ETH": 15, "USDT": 30},
+        "same_asset": {"WETH": "ETH", "USDC": "USDT"},
+    }
+    settings = CexAmmArbSettings(
+        url=exchange.url, sizes=[Decimal("0.5"), Decimal(1), Decimal(2)], min_edge_bps=Decimal(1),
+        inventory=inventory,
+    )  # fmt: skip
+    urls = ccxt_config(exchange.url, "binance")["urls"]
+    config = JobConfig(
+        devnet.http_url, devnet.ws_url, journal, shadow=False, expected_chain_id=devnet.chain_id,
+        executor=client.address, ws_required=False, ccxt_overrides={"urls": urls},
+    )  # fmt: skip
+    return StrategyJob(STRATEGY, settings, config, owner)
+
+
+def _hedged_line(job: StrategyJob) -> str:
+    """Round trips, P&L and inventory from the journal, as `defibots history` shows them."""
+    from defibots.journal import Journal
+
+    with Journal(job.config.journal_path, create=False) as journal:
+        totals = [t for t in journal.round_trip_totals() if t.strategy == "cex_amm_arb"]
+
+    def units(amount: int, decimals: int) -> str:
+        return f"{amount / 10**decimals:,.2f}"
+
+    trips = "; ".join(
+        f"{t.trips} round trips ({', '.join(f'{k} {v}' for k, v in t.statuses.items())}), net "
+        f"{units(t.net_pnl, t.quote_decimals)} {t.quote_token} after venue fees "
+        f"{units(t.cex_fee_quote, t.quote_decimals)}, gas {units(t.gas_cost_quote, t.quote_decimals)} "
+        f"and builder tips {units(t.builder_payment_quote, t.quote_decimals)}"
+        for t in totals
+    )
+    trips = trips or "0 round trips (no gap cleared the fees)"
+    return f"{trips}; {'; '.join(job.executor_summaries()[1:]) or 'inventory not tracked'}"
 
 
 LOOP_LEVERAGE = "3"
@@ -149,21 +252,24 @@ def _loop_line(job: StrategyJob, opened: str) -> str:
     )
 
 
-async def _watch(watcher: ArbWatcher, exchange: LocalExchange, seconds: float, loop_job: StrategyJob) -> None:
-    """The watcher and the loop rebalancer plus, in the same event loop, the local exchange the price
-    driver moves."""
+async def _watch(
+    watcher: ArbWatcher, exchange: LocalExchange, seconds: float, jobs: list[StrategyJob]
+) -> None:
+    """The watcher and the strategy jobs (loop rebalancer, hedged arbitrage) plus, in the same event
+    loop, the local exchange the price driver moves."""
     from defibots.cli.watch import render
 
     await exchange.start()
     try:
         await watcher.open()
-        rebalancer = asyncio.create_task(loop_job.run(seconds))
+        tasks = [asyncio.create_task(job.run(seconds)) for job in jobs]
         with Live(render(watcher), console=console, refresh_per_second=4) as live:
             await watcher.run(seconds, on_tick=lambda w: live.update(render(w)))
-        await rebalancer
+        await asyncio.gather(*tasks)
     finally:
         await watcher.close()
-        await loop_job.close()
+        for job in jobs:
+            await job.close()
         await exchange.stop()
 
 
@@ -183,7 +289,12 @@ def _noise_loop(noise: MarketNoise, driver: PriceDriver, rate: float, stop: thre
 
 
 def _summary(
-    watcher: ArbWatcher, noise_swaps: int, exchange_moves: int, eth_usd: float, loop: str = ""
+    watcher: ArbWatcher,
+    noise_swaps: int,
+    exchange_moves: int,
+    eth_usd: float,
+    loop: str = "",
+    hedged: str = "",
 ) -> None:
     """Amounts in the base token's own units and symbol; gas in ETH, also converted into the base at the
     reference pool's price for the net line (the demo's base is WETH, where the conversion is 1:1)."""
@@ -231,6 +342,8 @@ def _summary(
         )
     if loop:
         rows.append(("aave loop", loop))
+    if hedged:
+        rows.append(("hedged AMM-CEX (cex_amm_arb)", hedged))
     decide = stats.latency.get("decide")
     if decide:
         rows.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -123,10 +124,12 @@ def run(
                 raise UserError(
                     f"{flag} names one chain's endpoint; with several chains set it per [chains.NAME]"
                 )
+    overrides = venue_overrides(strategy_settings)
     job_configs = [
         chain_job_config(spec, settings, chain_name, rpc, ws, executor, keystore, key_env, not execute)
         for chain_name in names
     ]
+    job_configs = [(replace(c, ccxt_overrides=overrides), s) for c, s in job_configs]
     rpcs = [c.rpc_url for c, _ in job_configs]
     if len(set(rpcs)) != len(rpcs):
         raise UserError(
@@ -173,6 +176,17 @@ def run(
         )
 
 
+def venue_overrides(settings: object) -> dict[str, object] | None:
+    """ccxt's URLs for a strategy whose `url` names a local venue (`defibots devnet`'s exchanges serve
+    Binance's and Bybit's paths on one host); None for the real venues."""
+    url, exchange = getattr(settings, "url", None), getattr(settings, "exchange", None)
+    if not url or exchange not in ("binance", "bybit"):
+        return None
+    from defibots.devnet.exchange import ccxt_config
+
+    return {"urls": ccxt_config(url, exchange)["urls"]}
+
+
 def chain_label(job: StrategyJob) -> str:
     name = job.config.chain_name
     return f" ({name})" if name and name != DEFAULT_CHAIN else ""
@@ -204,12 +218,13 @@ def chain_job_config(
     rpc_url = resolve_rpc(rpc, view)
     ws_endpoint = resolve_ws(ws, view, rpc_url)
     signer, executor_addr = None, None
-    if {Capability.PUBLIC_TX, Capability.AAVE_LOOP} & set(spec.executors):
+    sends_tx = {Capability.PUBLIC_TX, Capability.HEDGED_ARB}
+    if (sends_tx | {Capability.AAVE_LOOP}) & set(spec.executors):
         from defibots.chain.rpc import JsonRpc
         from defibots.execution.keys import key_choice, load_signer
 
         chain_id = int(JsonRpc(rpc_url).call("eth_chainId"), 16)
-        if Capability.PUBLIC_TX in spec.executors:
+        if sends_tx & set(spec.executors):
             executor_addr = executor_address(chain_id, executor or section.executor)
         keystore, key_env = key_choice(keystore, key_env, settings.keystore, settings.key_env)
         signer = load_signer(chain_id, keystore, key_env)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from defibots.actions import Opportunity
-from defibots.chain.addresses import MAINNET_BOOK, TOKENS, AddressBook
+from defibots.chain.addresses import MAINNET_BOOK, AddressBook
 from defibots.chain.async_rpc import RpcConnectionError, WsRpc
 from defibots.chain.listener import ChainListener
 from defibots.chain.pool_discovery import PoolRef, discover_pools
@@ -39,8 +39,8 @@ from defibots.strategies.cex_arb import (
     CexArbStrategy,
     CexMarket,
     CexSignal,
-    CexToken,
     market_pools,
+    markets_for,
 )
 
 if TYPE_CHECKING:
@@ -48,11 +48,6 @@ if TYPE_CHECKING:
 
     from defibots.cex.feed import CexFeed
     from defibots.chain.listener import LogEvent
-
-CEX_ASSET_TOKENS = {"ETH": "WETH", "BTC": "WBTC"}
-"""CEX asset -> the on-chain token it is compared with (same symbol when not listed)."""
-USD_PEGGED = ("USDT", "USDC")
-NATIVE = "WETH"
 
 
 @dataclass(frozen=True)
@@ -85,32 +80,8 @@ class WatchConfig:
     cex: CexWatch | None = None
 
 
-def cex_token(asset: str) -> CexToken:
-    """The on-chain token a CEX asset is compared with; an asset with none is a config error."""
-    symbol = CEX_ASSET_TOKENS.get(asset.upper(), asset.upper())
-    if symbol not in TOKENS:
-        raise UserError(
-            f"CEX asset {asset} has no on-chain token to compare with (known: {', '.join(TOKENS)})"
-        )
-    t = TOKENS[symbol]
-    return CexToken(t.address, t.symbol, t.decimals)
-
-
 def cex_markets(cex: CexWatch) -> tuple[CexMarket, ...]:
-    """`BASE/QUOTE` symbols as markets; `usd_pegged_equal` adds USDC pools to a USDT market (and back)."""
-    markets = []
-    for symbol in cex.symbols:
-        base, _, quote_asset = symbol.partition("/")
-        if not base or not quote_asset:
-            raise UserError(f"CEX symbol {symbol!r} must look like BASE/QUOTE")
-        quotes = [cex_token(quote_asset)]
-        if cex.usd_pegged_equal and quotes[0].symbol in USD_PEGGED:
-            quotes += [cex_token(s) for s in USD_PEGGED if s != quotes[0].symbol]
-        base_token = cex_token(base)
-        markets.append(
-            CexMarket(symbol, base_token, tuple(quotes), base_is_native=base_token.symbol == NATIVE)
-        )
-    return tuple(markets)
+    return markets_for(cex.symbols, cex.usd_pegged_equal)
 
 
 @dataclass

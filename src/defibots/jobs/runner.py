@@ -14,9 +14,10 @@ executor contract, a refused websocket) is a UserError before the engine starts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -40,14 +41,16 @@ from defibots.strategies.registry import Alert, AnySpec, StrategyContext
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
+    from defibots.cex.orders import CexOrderExecutor
     from defibots.chain.listener import LogEvent
 
 STATE_EVENTS: dict[str, tuple[str, ...]] = {
     "uniswap": ("NewBlock", "PoolsUpdated"),
     "aave_loop": ("AaveAccountRead",),
+    "cex": ("BookTop",),
 }
 """The state this job can provide, and the events its sources put on the bus."""
-JOB_CAPABILITIES = (Capability.RECORD, Capability.PUBLIC_TX, Capability.AAVE_LOOP)
+JOB_CAPABILITIES = (Capability.RECORD, Capability.PUBLIC_TX, Capability.AAVE_LOOP, Capability.HEDGED_ARB)
 DEFAULT_TOKENS = tuple(ArbSettings().tokens)
 
 
@@ -67,6 +70,8 @@ class JobConfig:
     a UserError, so a strategy never trades one chain's tokens at another chain's addresses)."""
     chain_name: str | None = None
     """The `[chains.NAME]` section this job runs (for the live view); None for a job built by hand."""
+    ccxt_overrides: Mapping[str, Any] | None = None
+    """Extra ccxt constructor settings for the strategy's venue (a local venue's URLs); never keys."""
 
 
 def check_spec(spec: AnySpec) -> None:
@@ -132,12 +137,15 @@ class AlertJournal(Executor):
 class StrategyJob(EngineJob):
     """One strategy, its state sources and executors, wired to an engine; `run()` it, then read `stats()`."""
 
+    cex_orders: CexOrderExecutor | None = None
+    _stream: asyncio.Future[None] | None = None
+
     def __init__(
         self, spec: AnySpec, settings: BaseModel, config: JobConfig, signer: LocalAccount | None = None
     ) -> None:
         check_spec(spec)
         self.spec, self.settings, self.config = spec, settings, config
-        needs_tx = Capability.PUBLIC_TX in spec.executors
+        needs_tx = bool({Capability.PUBLIC_TX, Capability.HEDGED_ARB} & set(spec.executors))
         if needs_tx and (config.executor is None or signer is None):
             raise UserError(
                 f"strategy {spec.name} sends through the executor contract: it needs one and a signer"
@@ -164,6 +172,10 @@ class StrategyJob(EngineJob):
             collectors.append(
                 AaveAccountPoller(config.rpc_url, self.chain_id, pool, self.loop.client.address)
             )
+        self.cex_feed: Collector | None = None
+        if "cex" in spec.state:
+            self.cex_feed = self._cex_feed(settings)
+            collectors.append(self.cex_feed)
         self.strategy = spec.build(context, settings)
         self.executors: list[Executor] = []
         for capability in spec.executors:
@@ -175,6 +187,9 @@ class StrategyJob(EngineJob):
             elif capability is Capability.AAVE_LOOP:
                 assert self.loop is not None  # a strategy with loop steps reads the loop's account
                 self.executors.append(self._rebalancer(self.loop, settings))
+            elif capability is Capability.HEDGED_ARB:
+                assert config.executor is not None and signer is not None  # checked above
+                self.executors.append(self._hedged(config.executor, signer, settings))
         self.engine = Engine(collectors, [self.strategy], self.executors)
         self.started = time.monotonic()
 
@@ -188,6 +203,50 @@ class StrategyJob(EngineJob):
         return PublicTxExecutor(
             ExecutorClient(w3, executor, signer), self.journal, self.chain_id, shadow=self.config.shadow,
             min_net_profit=int(getattr(self.settings, "min_profit_wei", 0)), rpc_url=self.config.rpc_url,
+        )  # fmt: skip
+
+    def _cex_feed(self, settings: BaseModel) -> Collector:
+        from defibots.cex.feed import CexFeed
+
+        s: Any = settings
+        return CexFeed(s.exchange, tuple(s.symbols), s.url, poll_interval_s=s.poll_interval_s)
+
+    def _hedged(self, executor: str, signer: LocalAccount, settings: BaseModel) -> Executor:
+        """Both legs: the executor contract for the swap, a ccxt.pro client with the user's keys (env vars
+        or an encrypted file, never the config) for the IOC, the live pool state for unwinds."""
+        import ccxt.pro as ccxtpro
+        from web3 import HTTPProvider, Web3
+
+        from defibots.cex.feed import SPOT_ONLY_OPTIONS
+        from defibots.cex.orders import CexOrderExecutor
+        from defibots.cex.secrets import load_credentials
+        from defibots.execution.executor_client import ExecutorClient
+        from defibots.execution.hedged_arb import HedgedArbExecutor
+        from defibots.execution.inventory import InventoryBook, InventorySettings
+
+        s: Any = settings
+        file = Path(s.credentials_file) if s.credentials_file else None
+        creds = load_credentials(
+            key_env=None if file else s.api_key_env,
+            secret_env=None if file else s.api_secret_env,
+            file=file,
+        )
+        assert creds is not None  # either the file or both env vars were named
+        config: dict[str, Any] = {
+            "options": dict(SPOT_ONLY_OPTIONS.get(s.exchange, {})),
+            "enableRateLimit": True,
+        }
+        config |= dict(self.config.ccxt_overrides or {})
+        config |= {"apiKey": creds.api_key, "secret": creds.secret}
+        client = getattr(ccxtpro, s.exchange)(config)
+        orders = CexOrderExecutor(client, s.exchange, self.journal, strategy=self.spec.name)
+        self.cex_orders = orders
+        inventory = InventoryBook(InventorySettings.model_validate(s.inventory)) if s.inventory else None
+        w3 = Web3(HTTPProvider(self.config.rpc_url, request_kwargs={"timeout": 30}))
+        return HedgedArbExecutor(
+            ExecutorClient(w3, executor, signer), orders, self.journal, self.chain_id, self.state, s.policy,
+            rpc_url=self.config.rpc_url, shadow=self.config.shadow, lot_step=s.lot_step, inventory=inventory,
+            strategy=self.spec.name,
         )  # fmt: skip
 
     def _aave_loop(self, settings: BaseModel, signer: LocalAccount | None) -> tuple[LoopOperator, BaseModel]:
@@ -213,9 +272,30 @@ class StrategyJob(EngineJob):
         journal_bad_log(self.journal, self.chain_id, log)
 
     async def checks(self) -> None:
-        """The start-up check that needs the event loop: a websocket the user named must answer."""
+        """The start-up checks that need the event loop: a websocket the user named must answer, the
+        venue has the symbols, the order client loads its markets and follows its private stream."""
         if self.config.ws_required:
             await check_websocket(self.config.ws_url)
+        if self.cex_feed is not None:
+            await self.cex_feed.open()  # type: ignore[attr-defined]
+        if self.cex_orders is not None:
+            await self.cex_orders.open()
+            for ex in self.executors:
+                seed = getattr(ex, "seed_inventory", None)
+                if seed is not None:
+                    await seed()
+            self._stream = asyncio.ensure_future(self.cex_orders.run_stream())
+
+    async def close(self) -> None:
+        if self._stream is not None:
+            self._stream.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._stream
+            self._stream = None
+        await super().close()
+        if self.cex_orders is not None:
+            await self.cex_orders.close()
+            self.cex_orders = None
 
     def rows(self) -> Sequence[Sequence[str]]:
         return self.spec.rows(self.strategy)
@@ -230,6 +310,16 @@ class StrategyJob(EngineJob):
             stats: Any = getattr(ex, "stats", None)
             if isinstance(ex, AlertJournal):
                 lines.append(f"alerts journaled {ex.stats.recorded}")
+            elif stats is not None and hasattr(stats, "by_status"):  # hedged round trips
+                trips = ", ".join(f"{k} {v}" for k, v in sorted(stats.by_status.items())) or "none yet"
+                flight = ", ".join(f"{k}: {v}" for k, v in stats.in_flight.items()) or "none"
+                lines.append(f"round trips: {trips}; in flight: {flight}; alerts {len(stats.alerts)}")
+                inventory = getattr(ex, "inventory", None)
+                if inventory is not None:
+                    held = inventory.balances()
+                    lines.append(
+                        "inventory " + ", ".join(f"{p}/{a} {v:,.4f}" for (p, a), v in sorted(held.items()))
+                    )
             elif stats is not None and hasattr(stats, "simulated"):
                 lines.append(f"simulated {stats.simulated}, sent {stats.sent}, stale {stats.stale}")
         return lines

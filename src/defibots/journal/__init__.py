@@ -1,5 +1,6 @@
 """The bot's record in SQLite: opportunities, simulations, sends, receipts, realized P&L, CEX signals,
-errors, positions and their per-block history, venue orders and fills, and per-strategy P&L.
+errors, positions and their per-block history, venue orders and fills, per-strategy P&L, and round trips
+(both legs of a hedged AMM-CEX trade).
 
 - records.py: the row types; migrations.py: the versioned schema; writer.py: `Journal` (open, upgrade,
   record_*); reports.py: the queries `defibots history` and the demo print.
@@ -11,7 +12,10 @@ from defibots.journal.records import (
     ORDER_SIDES,
     ORDER_STATUSES,
     POSITION_STATUSES,
+    ROUND_TRIP_DIRECTIONS,
+    ROUND_TRIP_STATUSES,
     TRADE_STATUSES,
+    BaseResidual,
     CexSignal,
     ErrorRecord,
     Fill,
@@ -21,6 +25,9 @@ from defibots.journal.records import (
     Position,
     PositionSnapshot,
     Receipt,
+    RoundTrip,
+    RoundTripLegs,
+    RoundTripTotals,
     Send,
     Simulation,
     StrategyPnl,
@@ -41,8 +48,11 @@ __all__ = [
     "ORDER_SIDES",
     "ORDER_STATUSES",
     "POSITION_STATUSES",
+    "ROUND_TRIP_DIRECTIONS",
+    "ROUND_TRIP_STATUSES",
     "SCHEMA_VERSION",
     "TRADE_STATUSES",
+    "BaseResidual",
     "CexSignal",
     "ErrorRecord",
     "Fill",
@@ -55,6 +65,9 @@ __all__ = [
     "PositionSnapshot",
     "Receipt",
     "Reports",
+    "RoundTrip",
+    "RoundTripLegs",
+    "RoundTripTotals",
     "Send",
     "Simulation",
     "StrategyPnl",

@@ -247,12 +247,48 @@ CREATE TABLE strategy_pnl (
 CREATE INDEX strategy_pnl_strategy ON strategy_pnl (strategy, chain_id);
 """
 
+ROUND_TRIPS = """
+CREATE TABLE round_trips (
+    id INTEGER PRIMARY KEY,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    opportunity_id INTEGER REFERENCES opportunities (id),
+    chain_id INTEGER NOT NULL,
+    block_number INTEGER NOT NULL,
+    strategy TEXT NOT NULL,
+    venue TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    status TEXT NOT NULL,
+    base_token TEXT NOT NULL,
+    base_decimals INTEGER NOT NULL,
+    quote_token TEXT NOT NULL,
+    quote_decimals INTEGER NOT NULL,
+    chain_base TEXT NOT NULL,
+    chain_quote TEXT NOT NULL,
+    cex_base TEXT NOT NULL,
+    cex_quote TEXT NOT NULL,
+    cex_fee_quote TEXT NOT NULL,
+    gas_cost_quote TEXT NOT NULL,
+    builder_payment_quote TEXT NOT NULL,
+    residual_base TEXT NOT NULL,
+    predicted_net TEXT NOT NULL,
+    net_pnl TEXT NOT NULL,
+    send_ids TEXT NOT NULL DEFAULT '[]',
+    order_ids TEXT NOT NULL DEFAULT '[]',
+    details TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX round_trips_block ON round_trips (chain_id, block_number);
+CREATE INDEX round_trips_strategy ON round_trips (strategy, status);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "base schema: opportunities, simulations, sends, receipts, pnl, cex_signals, errors",
               sql_step(BASE_SCHEMA)),
     Migration(2, "positions and their per-block history", sql_step(POSITIONS)),
     Migration(3, "orders and fills on other venues", sql_step(VENUE_ORDERS)),
     Migration(4, "per-strategy P&L in any token", sql_step(STRATEGY_PNL)),
+    Migration(5, "round trips: both legs of a hedged AMM-CEX trade", sql_step(ROUND_TRIPS)),
 )  # fmt: skip
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -292,3 +292,85 @@ class StrategyTokenTotal:
     token_decimals: int
     entries: int
     amount: int
+
+
+ROUND_TRIP_STATUSES = ("pending", "closed", "hedged", "unwound", "chain_failed", "unhedged", "reorged")
+"""A hedged trade's outcome. closed: both legs filled as planned; hedged: a residual was hedged by an extra
+order within the slippage bound; unwound: the filled leg was reversed; chain_failed: the on-chain leg
+reverted or was not included (nothing to hedge); unhedged: exposure left open (an alert was raised);
+reorged: the on-chain leg was reorged out and the CEX leg dealt with."""
+
+ROUND_TRIP_DIRECTIONS = ("sell_amm_buy_cex", "buy_amm_sell_cex")
+
+
+@dataclass(frozen=True, slots=True)
+class RoundTrip:
+    """One hedged AMM-CEX trade, both legs, P&L in one quote currency (ints in the quote token's units).
+
+    Recorded "pending" when the first leg is sent, then updated as the legs settle. Signed amounts are
+    what moved for us (+ received, - paid); the journal checks the two derived fields against them.
+    """
+
+    chain_id: int
+    block_number: int  # the on-chain leg's inclusion block (its target block before)
+    strategy: str
+    venue: str  # "binance"
+    symbol: str  # "ETH/USDT"
+    direction: str  # one of ROUND_TRIP_DIRECTIONS
+    status: str  # one of ROUND_TRIP_STATUSES
+    base_token: str  # symbol, e.g. "WETH"
+    base_decimals: int
+    quote_token: str  # e.g. "USDT"
+    quote_decimals: int
+    chain_base: int  # signed base units the on-chain leg moved for us
+    chain_quote: int  # signed quote units of the on-chain leg
+    cex_base: int  # signed base units of all CEX fills of this trip, net of fees charged in base
+    cex_quote: int  # signed quote units of all CEX fills, net of fees charged in quote
+    cex_fee_quote: int  # all venue fees of the trip in quote units (for display; already inside cex_*)
+    gas_cost_quote: int  # gas of every on-chain tx of the trip, valued in quote units
+    builder_payment_quote: int
+    residual_base: int  # chain_base + cex_base: signed base exposure left (0 when flat)
+    predicted_net: int  # quote units, what the strategy predicted
+    net_pnl: int  # chain_quote + cex_quote - gas_cost_quote - builder_payment_quote
+    send_ids: tuple[int, ...] = ()  # journal Send ids of the on-chain txs (leg, unwind)
+    order_ids: tuple[int, ...] = ()  # journal Order ids of the CEX orders (leg, hedges, unwinds)
+    opportunity_id: int | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)  # JSON: policy decisions, reasons
+    id: int | None = None
+    created_ms: int = 0
+    updated_ms: int = 0  # set by the journal on every record/update
+
+
+@dataclass(frozen=True, slots=True)
+class BaseResidual:
+    """Summed signed base exposure of settled round trips in one base token."""
+
+    base_token: str
+    base_decimals: int
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoundTripTotals:
+    """Round trips of one strategy with P&L in one quote token, summed exactly (ints)."""
+
+    strategy: str
+    quote_token: str
+    quote_decimals: int
+    trips: int
+    statuses: Mapping[str, int]  # status -> count, only statuses that occur, in ROUND_TRIP_STATUSES order
+    predicted_net: int
+    net_pnl: int  # pending trips included as recorded so far
+    cex_fee_quote: int
+    gas_cost_quote: int
+    builder_payment_quote: int
+    open_residual: tuple[BaseResidual, ...]  # non-pending trips' residual per base token, nonzero only
+
+
+@dataclass(frozen=True, slots=True)
+class RoundTripLegs:
+    """The journal rows a round trip points at: its sends and its CEX orders with their fills."""
+
+    sends: tuple[Send, ...]
+    orders: tuple[Order, ...]
+    fills: Mapping[int, tuple[Fill, ...]]  # order id -> fills, oldest first

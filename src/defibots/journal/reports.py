@@ -1,5 +1,6 @@
 """Reporting queries over a journal connection: the stored records read back, and the joined views
-`defibots history` and the demo summary print (trades, totals per base token, P&L per strategy).
+`defibots history` and the demo summary print (trades, totals per base token, P&L per strategy, hedged
+round trips and their totals).
 
 Kept apart from writing so a report never needs to know how rows get in, and new reports do not grow
 the writer. `Journal` (writer.py) inherits these, so one open journal both records and reports.
@@ -9,9 +10,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable, Sequence
 from decimal import Decimal
+from typing import TypeVar
 
 from defibots.journal.records import (
+    ROUND_TRIP_STATUSES,
+    BaseResidual,
     CexSignal,
     ErrorRecord,
     Fill,
@@ -21,6 +26,9 @@ from defibots.journal.records import (
     Position,
     PositionSnapshot,
     Receipt,
+    RoundTrip,
+    RoundTripLegs,
+    RoundTripTotals,
     Send,
     Simulation,
     StrategyPnl,
@@ -28,6 +36,8 @@ from defibots.journal.records import (
     TokenTotals,
     Trade,
 )
+
+_T = TypeVar("_T")
 
 
 def _int(text: str | None) -> int | None:
@@ -96,21 +106,22 @@ class Reports:
         ]
 
     def sends(self, limit: int = 100, chain_id: int | None = None) -> list[Send]:
-        return [
-            Send(
-                chain_id=r["chain_id"],
-                block_number=r["block_number"],
-                kind=r["kind"],
-                ident=r["ident"],
-                opportunity_id=r["opportunity_id"],
-                relay=r["relay"],
-                tx_hashes=tuple(json.loads(r["tx_hashes"])),
-                builder_payment=int(r["builder_payment"]),
-                id=r["id"],
-                created_ms=r["created_ms"],
-            )
-            for r in self._select("sends", limit, chain_id)
-        ]
+        return [self._send(r) for r in self._select("sends", limit, chain_id)]
+
+    @staticmethod
+    def _send(r: sqlite3.Row) -> Send:
+        return Send(
+            chain_id=r["chain_id"],
+            block_number=r["block_number"],
+            kind=r["kind"],
+            ident=r["ident"],
+            opportunity_id=r["opportunity_id"],
+            relay=r["relay"],
+            tx_hashes=tuple(json.loads(r["tx_hashes"])),
+            builder_payment=int(r["builder_payment"]),
+            id=r["id"],
+            created_ms=r["created_ms"],
+        )
 
     def receipts(self, limit: int = 100, chain_id: int | None = None) -> list[Receipt]:
         return [
@@ -202,14 +213,16 @@ class Reports:
         FROM sends s
         LEFT JOIN opportunities o ON o.id = s.opportunity_id
         LEFT JOIN pnl p ON p.id = (SELECT MAX(id) FROM pnl WHERE send_id = s.id)
+        WHERE s.id NOT IN (SELECT CAST(j.value AS INTEGER) FROM round_trips rt, json_each(rt.send_ids) j)
     """
+    """A round trip's legs are shown (and summed) with their round trip, not as trades of their own."""
 
     def trades(self, limit: int | None = None, chain_id: int | None = None) -> list[Trade]:
         """Sends with their outcome, newest first."""
         sql = self._TRADES_SQL
         params: list[int] = []
         if chain_id is not None:
-            sql += " WHERE s.chain_id = ?"
+            sql += " AND s.chain_id = ?"
             params.append(chain_id)
         sql += " ORDER BY s.id DESC"
         if limit is not None:
@@ -411,12 +424,116 @@ class Reports:
             for (strategy, token, decimals), (entries, amount) in sorted(sums.items())
         ]
 
+    # ---------------------------------------------------------------- round trips (hedged AMM-CEX trades)
+
+    def round_trips(
+        self, limit: int = 100, chain_id: int | None = None, strategy: str | None = None
+    ) -> list[RoundTrip]:
+        rows = self._select_where("round_trips", limit, chain_id=chain_id, strategy=strategy)
+        return [self._round_trip(r) for r in rows]
+
+    def round_trip(self, round_trip_id: int) -> RoundTrip | None:
+        row = self.conn.execute("SELECT * FROM round_trips WHERE id = ?", (round_trip_id,)).fetchone()
+        return None if row is None else self._round_trip(row)
+
+    @staticmethod
+    def _round_trip(r: sqlite3.Row) -> RoundTrip:
+        return RoundTrip(
+            chain_id=r["chain_id"],
+            block_number=r["block_number"],
+            strategy=r["strategy"],
+            venue=r["venue"],
+            symbol=r["symbol"],
+            direction=r["direction"],
+            status=r["status"],
+            base_token=r["base_token"],
+            base_decimals=r["base_decimals"],
+            quote_token=r["quote_token"],
+            quote_decimals=r["quote_decimals"],
+            chain_base=int(r["chain_base"]),
+            chain_quote=int(r["chain_quote"]),
+            cex_base=int(r["cex_base"]),
+            cex_quote=int(r["cex_quote"]),
+            cex_fee_quote=int(r["cex_fee_quote"]),
+            gas_cost_quote=int(r["gas_cost_quote"]),
+            builder_payment_quote=int(r["builder_payment_quote"]),
+            residual_base=int(r["residual_base"]),
+            predicted_net=int(r["predicted_net"]),
+            net_pnl=int(r["net_pnl"]),
+            send_ids=tuple(json.loads(r["send_ids"])),
+            order_ids=tuple(json.loads(r["order_ids"])),
+            opportunity_id=r["opportunity_id"],
+            details=json.loads(r["details"]),
+            id=r["id"],
+            created_ms=r["created_ms"],
+            updated_ms=r["updated_ms"],
+        )
+
+    def round_trip_legs(self, rt: RoundTrip) -> RoundTripLegs:
+        """The sends and CEX orders (with fills, oldest first) a trip points at, in the trip's order."""
+        sends = {s.id: s for s in self._by_ids("sends", rt.send_ids, self._send)}
+        orders = {o.id: o for o in self._by_ids("orders", rt.order_ids, self._order)}
+        fills = {oid: tuple(reversed(self.fills(order_id=oid))) for oid in rt.order_ids}
+        return RoundTripLegs(
+            sends=tuple(sends[i] for i in rt.send_ids if i in sends),
+            orders=tuple(orders[i] for i in rt.order_ids if i in orders),
+            fills=fills,
+        )
+
+    def round_trip_totals(self, chain_id: int | None = None) -> list[RoundTripTotals]:
+        """Per (strategy, quote token) over the whole journal (or one chain), summed exactly in Python.
+        The open residual is the base exposure settled trips left, per base token; pending trips are
+        still moving and are counted by status but not in it."""
+        sql = "SELECT * FROM round_trips" + (" WHERE chain_id = ?" if chain_id is not None else "")
+        groups: dict[tuple[str, str, int], list[RoundTrip]] = {}
+        for r in self.conn.execute(sql, () if chain_id is None else (chain_id,)):
+            rt = self._round_trip(r)
+            groups.setdefault((rt.strategy, rt.quote_token, rt.quote_decimals), []).append(rt)
+        return [
+            _round_trip_totals(strategy, token, decimals, trips)
+            for (strategy, token, decimals), trips in sorted(groups.items())
+        ]
+
+    def _by_ids(self, table: str, ids: Sequence[int], read: Callable[[sqlite3.Row], _T]) -> list[_T]:
+        if not ids:
+            return []
+        marks = ", ".join("?" for _ in ids)
+        return [
+            read(r) for r in self.conn.execute(f"SELECT * FROM {table} WHERE id IN ({marks})", tuple(ids))
+        ]
+
     def _select_where(self, table: str, limit: int, **equal: str | int | None) -> list[sqlite3.Row]:
         """Newest first, filtered by the given columns (None: no filter). Column names are ours, not input."""
         filters = {column: value for column, value in equal.items() if value is not None}
         where = " AND ".join(f"{column} = ?" for column in filters)
         sql = f"SELECT * FROM {table}{' WHERE ' + where if where else ''} ORDER BY id DESC LIMIT ?"
         return list(self.conn.execute(sql, (*filters.values(), limit)))
+
+
+def _round_trip_totals(strategy: str, token: str, decimals: int, trips: list[RoundTrip]) -> RoundTripTotals:
+    counts = {status: sum(1 for t in trips if t.status == status) for status in ROUND_TRIP_STATUSES}
+    residual: dict[tuple[str, int], int] = {}
+    for t in trips:
+        if t.status != "pending":
+            key = (t.base_token, t.base_decimals)
+            residual[key] = residual.get(key, 0) + t.residual_base
+    return RoundTripTotals(
+        strategy=strategy,
+        quote_token=token,
+        quote_decimals=decimals,
+        trips=len(trips),
+        statuses={status: n for status, n in counts.items() if n},
+        predicted_net=sum(t.predicted_net for t in trips),
+        net_pnl=sum(t.net_pnl for t in trips),
+        cex_fee_quote=sum(t.cex_fee_quote for t in trips),
+        gas_cost_quote=sum(t.gas_cost_quote for t in trips),
+        builder_payment_quote=sum(t.builder_payment_quote for t in trips),
+        open_residual=tuple(
+            BaseResidual(base, base_decimals, amount)
+            for (base, base_decimals), amount in sorted(residual.items())
+            if amount
+        ),
+    )
 
 
 def format_units(amount: int, decimals: int) -> str:

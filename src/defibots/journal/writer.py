@@ -27,6 +27,8 @@ from defibots.journal.records import (
     ORDER_SIDES,
     ORDER_STATUSES,
     POSITION_STATUSES,
+    ROUND_TRIP_DIRECTIONS,
+    ROUND_TRIP_STATUSES,
     TRADE_STATUSES,
     CexSignal,
     ErrorRecord,
@@ -37,6 +39,7 @@ from defibots.journal.records import (
     Position,
     PositionSnapshot,
     Receipt,
+    RoundTrip,
     Send,
     Simulation,
     StrategyPnl,
@@ -361,3 +364,69 @@ class Journal(Reports):
                 "ref": p.ref,
             },
         )
+
+    def record_round_trip(self, rt: RoundTrip) -> int:
+        """A hedged trade, usually "pending" as its first leg goes out; `update_round_trip` settles it."""
+        created = rt.created_ms or now_ms()
+        return self._insert("round_trips", {"created_ms": created, **self._round_trip_values(rt, created)})
+
+    def update_round_trip(self, round_trip_id: int, rt: RoundTrip) -> None:
+        """Replace a trip's legs, amounts and status as they settle (its created_ms and id stay)."""
+        values = self._round_trip_values(rt, now_ms())
+        cursor = self.conn.execute(
+            f"UPDATE round_trips SET {', '.join(f'{c} = ?' for c in values)} WHERE id = ?",
+            (*values.values(), round_trip_id),
+        )
+        if cursor.rowcount != 1:
+            raise ValueError(f"no round trip {round_trip_id}")
+
+    def _round_trip_values(self, rt: RoundTrip, updated_ms: int) -> dict[str, Any]:
+        """Checked column values: a trip whose derived fields disagree with its legs, or that points at
+        sends or orders the journal does not hold, would make `history` lie, so it is refused."""
+        _one_of("round trip status", rt.status, ROUND_TRIP_STATUSES)
+        _one_of("round trip direction", rt.direction, ROUND_TRIP_DIRECTIONS)
+        if rt.residual_base != rt.chain_base + rt.cex_base:
+            raise ValueError(
+                f"round trip residual_base {rt.residual_base} != chain_base + cex_base"
+                f" ({rt.chain_base + rt.cex_base})"
+            )
+        net = rt.chain_quote + rt.cex_quote - rt.gas_cost_quote - rt.builder_payment_quote
+        if rt.net_pnl != net:
+            raise ValueError(
+                f"round trip net_pnl {rt.net_pnl} != chain_quote + cex_quote - gas - builder ({net})"
+            )
+        self._require_ids("sends", "send", rt.send_ids)
+        self._require_ids("orders", "order", rt.order_ids)
+        return {
+            "updated_ms": updated_ms,
+            "opportunity_id": rt.opportunity_id,
+            "chain_id": rt.chain_id,
+            "block_number": rt.block_number,
+            "strategy": rt.strategy,
+            "venue": rt.venue,
+            "symbol": rt.symbol,
+            "direction": rt.direction,
+            "status": rt.status,
+            "base_token": rt.base_token,
+            "base_decimals": rt.base_decimals,
+            "quote_token": rt.quote_token,
+            "quote_decimals": rt.quote_decimals,
+            "chain_base": str(rt.chain_base),
+            "chain_quote": str(rt.chain_quote),
+            "cex_base": str(rt.cex_base),
+            "cex_quote": str(rt.cex_quote),
+            "cex_fee_quote": str(rt.cex_fee_quote),
+            "gas_cost_quote": str(rt.gas_cost_quote),
+            "builder_payment_quote": str(rt.builder_payment_quote),
+            "residual_base": str(rt.residual_base),
+            "predicted_net": str(rt.predicted_net),
+            "net_pnl": str(rt.net_pnl),
+            "send_ids": json.dumps(list(rt.send_ids)),
+            "order_ids": json.dumps(list(rt.order_ids)),
+            "details": _json(rt.details),
+        }
+
+    def _require_ids(self, table: str, what: str, ids: tuple[int, ...]) -> None:
+        for ident in ids:  # column and table names are ours; a trip has a handful of ids
+            if self.conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (ident,)).fetchone() is None:
+                raise ValueError(f"round trip points at no {what} {ident}")

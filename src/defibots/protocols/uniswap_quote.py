@@ -33,3 +33,17 @@ def quote(pool: PoolModel, token_in: str, amount_in: int) -> int:
         return result.amount_out
     except ContractRevert:
         return 0
+
+
+def buy_exact(pool: PoolModel, token_in: str, amount_out: int) -> int:
+    """Exact input of `token_in` the pool needs to pay out `amount_out`; 0 if it cannot (revert, no depth)."""
+    if amount_out <= 0:
+        return 0
+    try:
+        if isinstance(pool, UniswapV2Pair):
+            return pool.get_amount_in(token_in, amount_out)
+        zero_for_one = pool.zero_for_one(token_in)
+        result = pool.swap(zero_for_one, -amount_out, search_limit(pool, zero_for_one))
+        return result.amount_in if result.amount_out == amount_out else 0
+    except ContractRevert:
+        return 0

@@ -25,11 +25,12 @@ from typing import ClassVar, Literal
 from defibots.actions import HOP_GAS, TX_BASE_GAS
 from defibots.cex.book import BPS, Depth, to_units, walk
 from defibots.cex.events import BookTop
+from defibots.chain.addresses import TOKENS
 from defibots.chain.events import NewBlock
 from defibots.engine import Action, Capability, Strategy
+from defibots.errors import UserError
 from defibots.events import Event
-from defibots.protocols import ContractRevert
-from defibots.protocols.uniswap_quote import quote, search_limit
+from defibots.protocols.uniswap_quote import buy_exact, quote
 from defibots.protocols.uniswap_v2 import UniswapV2Pair
 from defibots.protocols.uniswap_v3 import UniswapV3Pool, v3_price
 from defibots.state.store import MarketState
@@ -130,20 +131,6 @@ def pool_mid_price(pool: PoolModel, base: CexToken, quote_token: CexToken) -> De
     return (Decimal(r_quote) / Decimal(r_base)).scaleb(base.decimals - quote_token.decimals)
 
 
-def buy_exact(pool: PoolModel, token_in: str, amount_out: int) -> int:
-    """Exact input of `token_in` the pool needs to pay out `amount_out`; 0 if it cannot (revert, no depth)."""
-    if amount_out <= 0:
-        return 0
-    try:
-        if isinstance(pool, UniswapV2Pair):
-            return pool.get_amount_in(token_in, amount_out)
-        zero_for_one = pool.zero_for_one(token_in)
-        result = pool.swap(zero_for_one, -amount_out, search_limit(pool, zero_for_one))
-        return result.amount_in if result.amount_out == amount_out else 0
-    except ContractRevert:
-        return 0
-
-
 def _gross_up(size: Decimal, taker_fee_bps: Decimal) -> Decimal:
     """The base quantity to buy so that `size` is left after a fee charged in base."""
     return size / (1 - taker_fee_bps / BPS)
@@ -157,7 +144,7 @@ class CexArbStats:
 
 
 @dataclass
-class _Candidate:
+class Candidate:
     direction: Direction
     pool: PoolModel
     quote: CexToken
@@ -185,10 +172,10 @@ class CexPricer:
 
     def candidates(
         self, market: CexMarket, pools: Iterable[PoolModel], depth: Depth, native_price: Decimal
-    ) -> list[_Candidate]:
+    ) -> list[Candidate]:
         """Every fillable round trip; `native_price` is the gas token's price in the market's quote."""
         p = self.params
-        out: list[_Candidate] = []
+        out: list[Candidate] = []
         gas_price = p.base_fee + p.priority_fee
         for pool in pools:
             quote_token = next(q for q in market.quotes if q.address.lower() in _tokens(pool))
@@ -237,15 +224,49 @@ class CexPricer:
         gas: int,
         gas_wei: int,
         gas_quote: int,
-    ) -> _Candidate:
+    ) -> Candidate:
         net = gross - gas_quote
         edge = (Decimal(net) * BPS / Decimal(amm_quote)).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
-        return _Candidate(direction, pool, quote_token, size, amm_quote, cex_quote, gas, gas_wei, gas_quote,
+        return Candidate(direction, pool, quote_token, size, amm_quote, cex_quote, gas, gas_wei, gas_quote,
                           net, edge)  # fmt: skip
 
 
 def _tokens(pool: PoolModel) -> tuple[str, str]:
     return pool.token0.lower(), pool.token1.lower()
+
+
+CEX_ASSET_TOKENS = {"ETH": "WETH", "BTC": "WBTC"}
+"""CEX asset -> the on-chain token it is compared with (same symbol when not listed)."""
+USD_PEGGED = ("USDT", "USDC")
+NATIVE = "WETH"
+
+
+def cex_token(asset: str) -> CexToken:
+    """The on-chain token a CEX asset is compared with; an asset with none is a config error."""
+    symbol = CEX_ASSET_TOKENS.get(asset.upper(), asset.upper())
+    if symbol not in TOKENS:
+        raise UserError(
+            f"CEX asset {asset} has no on-chain token to compare with (known: {', '.join(TOKENS)})"
+        )
+    t = TOKENS[symbol]
+    return CexToken(t.address, t.symbol, t.decimals)
+
+
+def markets_for(symbols: Iterable[str], usd_pegged_equal: bool) -> tuple[CexMarket, ...]:
+    """`BASE/QUOTE` symbols as markets; `usd_pegged_equal` adds USDC pools to a USDT market (and back)."""
+    markets = []
+    for symbol in symbols:
+        base, _, quote_asset = symbol.partition("/")
+        if not base or not quote_asset:
+            raise UserError(f"CEX symbol {symbol!r} must look like BASE/QUOTE")
+        quotes = [cex_token(quote_asset)]
+        if usd_pegged_equal and quotes[0].symbol in USD_PEGGED:
+            quotes += [cex_token(s) for s in USD_PEGGED if s != quotes[0].symbol]
+        base_token = cex_token(base)
+        markets.append(
+            CexMarket(symbol, base_token, tuple(quotes), base_is_native=base_token.symbol == NATIVE)
+        )
+    return tuple(markets)
 
 
 def market_pools(pools: UniswapPools, market: CexMarket) -> list[str]:
@@ -259,9 +280,9 @@ def market_pools(pools: UniswapPools, market: CexMarket) -> list[str]:
     ]
 
 
-class CexArbStrategy(Strategy):
-    """Re-prices a market on its book's changes and on its pools' changes; emits the best round trip per
-    direction when its edge clears `min_edge_bps`, once per distinct (pool, size, profit)."""
+class BookAndPoolsStrategy(Strategy):
+    """What both AMM-CEX strategies share: re-price a market on its book's changes and on its pools'
+    changes (`evaluate`), gas priced at the latest base fee."""
 
     def __init__(self, market: MarketState, params: CexArbParams) -> None:
         self.uniswap = uniswap(market)
@@ -270,21 +291,9 @@ class CexArbStrategy(Strategy):
         self.pools_by_market = {m.symbol: market_pools(self.uniswap, m) for m in params.markets}
         self.books: dict[str, BookTop] = {}
         self.last_block = 0
-        self.best: dict[tuple[str, Direction], CexSignal] = {}
-        """The latest best round trip per (symbol, direction), above the threshold or not (live view)."""
-        self._emitted: dict[tuple[str, Direction], tuple[str, int, int]] = {}
 
-    @property
-    def name(self) -> str:
-        return "cex_arb"
-
-    @property
-    def params(self) -> CexArbParams:
-        return self.pricer.params
-
-    @property
-    def stats(self) -> CexArbStats:
-        return self.pricer.stats
+    def evaluate(self, symbol: str) -> Sequence[Action]:
+        raise NotImplementedError
 
     async def process_event(self, event: Event) -> Sequence[Action]:
         if isinstance(event, NewBlock):
@@ -307,6 +316,29 @@ class CexArbStrategy(Strategy):
             return actions
         return ()
 
+
+class CexArbStrategy(BookAndPoolsStrategy):
+    """Emits the best round trip per direction when its edge clears `min_edge_bps`, once per distinct
+    (pool, size, profit)."""
+
+    def __init__(self, market: MarketState, params: CexArbParams) -> None:
+        super().__init__(market, params)
+        self.best: dict[tuple[str, Direction], CexSignal] = {}
+        """The latest best round trip per (symbol, direction), above the threshold or not (live view)."""
+        self._emitted: dict[tuple[str, Direction], tuple[str, int, int]] = {}
+
+    @property
+    def name(self) -> str:
+        return "cex_arb"
+
+    @property
+    def params(self) -> CexArbParams:
+        return self.pricer.params
+
+    @property
+    def stats(self) -> CexArbStats:
+        return self.pricer.stats
+
     def native_price(self, market: CexMarket) -> Decimal | None:
         """The gas token's price in this market's quote: its own mid, or a native market's with the same
         quote; None when no book gives it (then no signal: gas could not be priced)."""
@@ -326,7 +358,7 @@ class CexArbStrategy(Strategy):
         if top.depth is None or native is None or not pools:
             return []
         self.stats.evaluations += 1
-        best: dict[Direction, _Candidate] = {}
+        best: dict[Direction, Candidate] = {}
         for c in self.pricer.candidates(market, pools, top.depth, native):
             current = best.get(c.direction)
             if current is None or c.net_profit > current.net_profit:
@@ -345,7 +377,7 @@ class CexArbStrategy(Strategy):
             signals.append(signal)
         return signals
 
-    def _signal(self, market: CexMarket, top: BookTop, c: _Candidate) -> CexSignal:
+    def _signal(self, market: CexMarket, top: BookTop, c: Candidate) -> CexSignal:
         pool = c.pool
         return CexSignal(
             venue=top.venue,
