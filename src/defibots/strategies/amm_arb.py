@@ -150,6 +150,14 @@ def screen(pools: Mapping[str, PoolModel], cycle: Cycle) -> float:
     return rate
 
 
+def _chord_bound(x0: int, f0: int, x1: int, f1: int, x2: int, f2: int) -> int:
+    """An upper bound of a concave f on [x0, x2] given f(x1) >= f(x0), f(x2): right of x1 f lies under the
+    chord x0-x1 extended, left of x1 under the chord x1-x2 extended (ceiling division: never too low)."""
+    right = -(-(f1 - f0) * (x2 - x1) // (x1 - x0))
+    left = -(-(f1 - f2) * (x1 - x0) // (x2 - x1))
+    return f1 + max(right, left, 0)
+
+
 class ArbFinder:
     """Holds the cycle index and re-evaluates only the cycles that touch pools that changed.
 
@@ -168,6 +176,8 @@ class ArbFinder:
             for address in c.pools:
                 self.cycles_by_pool[address].append(i)
         self.best: dict[int, Opportunity] = {}
+        self._net: dict[int, int] = {}
+        """Each best opportunity's net profit, computed once: ranking reads it on every update."""
         # the block the models are from: opportunities priced before any update are stamped with it
         self.block_number = max((p.block_number for p in self.pools.values()), default=0)
         self.reference: str | None = None
@@ -191,31 +201,39 @@ class ArbFinder:
             self.eth_to_base = eth_to_base(changed[self.reference], self.params.base_token)
         touched = {i for address in changed for i in self.cycles_by_pool.get(address, ())}
         for i in touched:
-            opp = self.evaluate(self.cycles[i])
-            if opp is None:
-                self.best.pop(i, None)
-            else:
-                self.best[i] = opp
+            self._keep(i, self.evaluate(self.cycles[i]))
         return self.ranked()
+
+    def _keep(self, i: int, opp: Opportunity | None) -> None:
+        if opp is None:
+            self.best.pop(i, None)
+            self._net.pop(i, None)
+        else:
+            self.best[i] = opp
+            self._net[i] = opp.net_profit
+
+    def clear(self) -> None:
+        self.best, self._net = {}, {}
 
     def evaluate_all(self) -> list[Opportunity]:
         """Price every cycle from scratch (at start-up and after a resync)."""
-        self.best = {}
+        self.clear()
         for i, c in enumerate(self.cycles):
-            opp = self.evaluate(c)
-            if opp is not None:
-                self.best[i] = opp
+            self._keep(i, self.evaluate(c))
         return self.ranked()
 
     def ranked(self) -> list[Opportunity]:
         floor = self.params.min_net_profit
-        return sorted((o for o in self.best.values() if o.net_profit > floor), key=lambda o: -o.net_profit)
+        net = self._net
+        above = sorted((i for i, n in net.items() if n > floor), key=net.__getitem__, reverse=True)
+        return [self.best[i] for i in above]
 
     def evaluate(self, cycle: Cycle) -> Opportunity | None:
         rate = screen(self.pools, cycle)
         if rate <= 1.0:
             return None
-        amount_in = self.optimal_input(cycle, rate)
+        need = wei_to_base(cycle.gas() * (self.params.base_fee + self.params.priority_fee), self.eth_to_base)
+        amount_in = self.optimal_input(cycle, rate, need + max(self.params.min_net_profit, 0))
         if amount_in <= 0:
             return None
         return self.price(cycle, amount_in)
@@ -237,7 +255,7 @@ class ArbFinder:
             max_fee_per_gas=max_fee, priority_fee_per_gas=priority, eth_to_base=self.eth_to_base,
         )  # fmt: skip
 
-    def optimal_input(self, cycle: Cycle, rate: float) -> int:
+    def optimal_input(self, cycle: Cycle, rate: float, need: int = 0) -> int:
         """Size maximizing out(x) - x: closed form for all-V2 cycles, golden-section search otherwise.
 
         The search runs on the exact models; profit is concave in size for these AMMs. It first brackets
@@ -245,6 +263,11 @@ class ArbFinder:
         bracket by golden section. Bracketing first matters: the precision is relative to the bracket
         (~1e-10 of it), and a bracket of the whole `max_amount_in` (1e21 units) is far wider than a
         6-decimal token's optimum. The profit reported is exact for the size chosen.
+
+        A cycle whose gross profit cannot reach `need` (its gas cost plus the floor) is dropped after the
+        bracket: by concavity the chords through the bracket's three points, extended, bound the profit
+        over the bracket from above (below the first probe: the marginal rate at zero does); when that
+        bound is below `need` the search cannot find a trade.
         """
         upper = self.params.max_amount_in
         if all(h.protocol == "v2" for h in cycle.hops):
@@ -260,30 +283,44 @@ class ArbFinder:
         first = self.pools[cycle.hops[0].pool]
         probe = min(max(1, _depth_in(first, cycle.base) >> 20), upper)
         below, best_x, best = 0, probe, profit(probe)
-        above = probe
+        above, f_below, f_above = probe, 0, best
         while best > 0 and best_x < upper:
             above = min(best_x * 4, upper)
-            f = profit(above)
-            if f <= best:
+            f_above = profit(above)
+            if f_above <= best:
                 break
-            below, best_x, best = best_x, above, f
+            below, f_below, best_x, best = best_x, best, above, f_above
         if best <= 0:  # past the optimum already: it lies below the first probe
             below, above = 0, probe
+            if need > 0 and (rate - 1.0) * probe * 1.01 + 1 < need:  # slope at 0 bounds it (1% float margin)
+                return 0
+        elif (
+            need > 0
+            and below < best_x < above
+            and _chord_bound(below, f_below, best_x, best, above, f_above) < need
+        ):
+            return 0
         lo, hi = float(below), float(above)
+        f_lo, f_hi = (0, best) if best <= 0 else (f_below, f_above)
         a = hi - _GOLDEN * (hi - lo)
         b = lo + _GOLDEN * (hi - lo)
         fa, fb = profit(int(a)), profit(int(b))
         for _ in range(self.params.search_iterations):
             if fa < fb:
-                lo, a, fa = a, b, fb
+                lo, f_lo, a, fa = a, fa, b, fb
                 b = lo + _GOLDEN * (hi - lo)
                 fb = profit(int(b))
             else:
-                hi, b, fb = b, a, fa
+                hi, f_hi, b, fb = b, fb, a, fa
                 a = hi - _GOLDEN * (hi - lo)
                 fa = profit(int(a))
             if hi - lo < 1.0:
                 break
+            if need > 0 and max(fa, fb) < need and int(lo) < int(a) < int(b) < int(hi):
+                left = _chord_bound(int(lo), f_lo, int(a), fa, int(b), fb)  # covers [lo, b]
+                right = _chord_bound(int(a), fa, int(b), fb, int(hi), f_hi)  # covers [a, hi]
+                if max(left, right) < need:
+                    return 0
         x, fx = (int(a), fa) if fa >= fb else (int(b), fb)
         if best > fx:
             x, fx = best_x, best

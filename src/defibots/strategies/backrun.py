@@ -190,7 +190,7 @@ class BackrunStrategy(Strategy):
         """A copy of the template finder over the live models: shares the cycle index, owns its state."""
         finder = copy.copy(self.finder)
         finder.pools = dict(self.uniswap.pools)
-        finder.best = {}
+        finder.clear()
         finder.params = replace(self.params, base_fee=base_fee)
         finder.block_number = target
         return finder
