@@ -95,3 +95,26 @@ def test_v3_and_mixed_sizing_is_within_a_tenth_of_a_percent_of_brute_force(
             assert chosen * 1000 >= best * 999, (base, _label(cycle), x, chosen, best)
             checked += 1
     assert checked >= 2
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_cycle_dropped_as_unable_to_pay_its_gas_really_cannot(
+    replica_pools: dict[str, PoolModel], seed: int
+) -> None:
+    """The concave bound that skips the size search is never wrong: a cycle some size of which (on a
+    brute-force grid) earns more than `need` is always searched, and cycles that cannot are dropped."""
+    rng = random.Random(100 + seed)
+    pools = imbalance(replica_pools, rng, swaps=3)
+    finder = ArbFinder(pools, ArbParams(base_token=TOKENS["WETH"].address, max_hops=3, priority_fee=0))
+    kept = dropped = 0
+    for cycle in finder.cycles:
+        rate = screen(finder.pools, cycle)
+        if rate <= 1.0 or all(h.protocol == "v2" for h in cycle.hops):
+            continue
+        best = brute_force_best(finder.pools, cycle, finder.params.max_amount_in)
+        for need in (best // 2, best * 999 // 1000):
+            if need > 0:
+                assert finder.optimal_input(cycle, rate, need) > 0, (_label(cycle), best, need)
+                kept += 1
+        dropped += finder.optimal_input(cycle, rate, max(best, 0) * 2 + 1) == 0
+    assert kept > 0 and dropped > 0
