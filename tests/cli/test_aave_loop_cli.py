@@ -58,6 +58,8 @@ def test_shadow_then_execute_open_and_close(devnet: Devnet, state: Path) -> None
     assert code == 0 and "repay" in out, out
     code, out = loop(devnet, "close", "--execute")
     assert code == 0 and "aave loop close (sent)" in out, out
+    assert "WETH: returned" in out and "journal: equal to the wei" in out, out
+    assert "off by" not in out
     assert (state / "journal.sqlite").is_file()
 
 

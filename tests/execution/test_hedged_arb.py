@@ -264,6 +264,24 @@ async def test_a_websocket_drop_with_the_ioc_in_flight_loses_and_doubles_nothing
         assert_flat(trip)
 
 
+async def test_an_unanswered_ioc_is_never_doubled_and_is_alerted(devnet: Devnet, tmp_path: Path) -> None:
+    policy = LegRiskPolicy(confirmations=0, cex_answer_timeout_s=0.5)
+    async with world(devnet, tmp_path, policy=policy, timeout_ms=300) as w:
+        trade = await w.signal()
+        w.venue.delay_responses("POST", "/api/v3/order", 3.0, count=20)  # the venue acts, its answers lag
+        w.venue.delay_responses("GET", "/api/v3/order", 3.0, count=20)
+        await w.hedged.execute(trade)
+        trip = only_trip(w.journal)
+
+        assert trip.status == "unhedged", trip.details
+        assert any("unanswered" in d for d in trip.details["decisions"])
+        (order,) = w.journal.orders()  # no hedge was sent on top of an order in an unknown state
+        venue_orders = [o for o in w.venue.engine.orders.values() if o.client_id == order.client_order_id]
+        assert len(venue_orders) == 1  # every resend carried the same client id: one order on the venue
+        alerts = [e for e in w.journal.errors() if (e.source, e.kind) == ("strategy:cex_amm_arb", "unhedged")]
+        assert len(alerts) == 1 and "ETH unhedged" in alerts[0].message
+
+
 async def test_rate_limits_are_waited_out_and_the_trip_completes(devnet: Devnet, tmp_path: Path) -> None:
     limits = RateLimits(weight_per_window=25, window_s=1, strikes_before_ban=2, ban_s=60)
     async with world(devnet, tmp_path, rate_limits=limits) as w:

@@ -73,6 +73,22 @@ def test_open_adjust_close_equal_their_simulations(devnet: Devnet, tmp_path: Pat
     assert by_kind[("deposit", "WETH")] == -10 * 10**18
     premiums = by_kind[("flash_premium", "WETH")] + by_kind.get(("flash_premium", "USDC"), 0)
     assert premiums < 0 and by_kind[("gas", "ETH")] < 0
+    # the close returns the deposit less the costs the journal lists, to the wei, in each token: the swaps
+    # (as the receipts' Transfer logs show them), the flash premiums and the interest Aave's indexes added
+    for token in ("WETH", "USDC"):
+        costs = sum(by_kind.get((kind, token), 0) for kind in ("swap", "flash_premium", "interest"))
+        moved = by_kind.get(("deposit", token), 0) + by_kind.get(("returned", token), 0)
+        assert moved == costs, token
+    swaps = [e for e in entries if e.kind == "swap"]
+    steps = [planned.step, down.step, close.step]
+    for step in steps:  # each swap line is the step's own swap: exactly its input, the model's output
+        ref = [e for e in swaps if e.ref.startswith(f"{step.kind}:")]
+        paid = -step.swap_in
+        got = step.predicted_out
+        assert sorted(e.amount for e in ref) == sorted([paid, got]), step.kind
+    opened = [e for e in entries if e.kind == "interest" and e.ref.startswith("open:")]
+    assert all(abs(e.amount) <= 2 for e in opened)  # nothing accrues inside the opening transaction
+    assert by_kind[("interest", "USDC")] < 0 < by_kind[("interest", "WETH")]  # debt and supply accrued
     history = sorted(history, key=lambda s: s.block_number)
     assert [s.status for s in history] == ["open", "open", "closed"] and position.status == "closed"
     assert history[0].health_factor == hf_open

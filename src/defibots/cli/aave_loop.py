@@ -108,7 +108,44 @@ def _show(planned: Planned, done: Executed | None) -> None:
 
 
 def _finish(op: LoopOperator, planned: Planned, execute: bool) -> None:
-    _show(planned, op.execute(planned) if execute else None)
+    done = op.execute(planned) if execute else None
+    _show(planned, done)
+    if done is not None and planned.step.kind == "close":
+        _reconcile(op, planned)
+
+
+def _reconcile(op: LoopOperator, planned: Planned) -> None:
+    """What the close returned, per token, as the deposit plus the costs the journal lists for this loop's
+    life (swaps, flash premiums, interest): the two sides are equal to the wei."""
+    from defibots.journal import Journal
+
+    address = op.client.address
+    with Journal(op.journal_path) as journal:
+        lives = [p for p in journal.positions(chain_id=op.chain_id, protocol="aave_v3") if p.key == address]
+        opened = lives[0].block_number if lives else 0  # newest first: this life's opening block
+        entries = [
+            e for e in journal.strategy_pnl(strategy="aave_loop")
+            if e.ref.endswith(address) and (e.block_number or 0) >= opened
+        ]  # fmt: skip
+    for asset in (planned.market.collateral, planned.market.debt):
+        total = {
+            k: sum(e.amount for e in entries if e.token == asset.symbol and e.kind == k) for k in COST_KINDS
+        }
+        if not any(total.values()):
+            continue
+        costs = total["swap"] + total["flash_premium"] + total["interest"]
+        moved = total["returned"] + total["deposit"]
+        check = "equal to the wei" if moved == costs else f"off by {moved - costs}"
+        lines = ", ".join(
+            f"{k} {_fmt(total[k], asset.decimals)}" for k in ("swap", "flash_premium", "interest")
+        )
+        console.print(
+            f"{asset.symbol}: returned {_fmt(total['returned'], asset.decimals)} = deposit "
+            f"{_fmt(-total['deposit'], asset.decimals)} + ({lines}); journal: {check}"
+        )
+
+
+COST_KINDS = ("deposit", "returned", "swap", "flash_premium", "interest")
 
 
 @app.command("open")

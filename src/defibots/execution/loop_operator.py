@@ -12,8 +12,10 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
 from web3 import HTTPProvider, Web3
 from web3.types import TxReceipt
 
@@ -38,6 +40,7 @@ from defibots.protocols.leverage_loop import (
 
 STRATEGY = "aave_loop"
 REGISTRY = "aave_loops.json"
+TRANSFER_TOPIC = keccak(text="Transfer(address,address,uint256)")
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,23 @@ class Executed:
     health_factor: int
     block_number: int
     timestamp: int
+
+
+def pool_flow(logs: list[Any], token: str, holder: str, pool: str) -> int:
+    """`holder`'s net `token` received from (+) or paid to (-) `pool` within one receipt's Transfer logs."""
+    token, pool = token.lower(), pool.lower()
+    flow = 0
+    for entry in logs:
+        topics = [bytes(t) for t in entry["topics"]]
+        if str(entry["address"]).lower() != token or len(topics) != 3 or topics[0] != TRANSFER_TOPIC:
+            continue
+        sender, recipient = ("0x" + t[12:].hex() for t in topics[1:])
+        amount = int.from_bytes(bytes(entry["data"]), "big")
+        if sender == pool and recipient == holder.lower():
+            flow += amount
+        elif sender == holder.lower() and recipient == pool:
+            flow -= amount
+    return flow
 
 
 def _registry(chain_id: int) -> tuple[Path, dict[str, dict[str, str]]]:
@@ -235,12 +255,26 @@ class LoopOperator:
                 )
                 pnl("ETH", 18, -gas * price, "gas", f"send:{send_id}")
             flash_token = c if step.kind in ("open", "boost") else d
-            pnl(flash_token.symbol, flash_token.decimals, step.flash_amount - step.min_out, "flash_premium")
+            premium = step.min_out - step.flash_amount
+            pnl(flash_token.symbol, flash_token.decimals, -premium, "flash_premium")
             if step.kind in ("open", "close"):
                 for asset, amount in zip((c, d), done.planned.returned, strict=True):
                     if amount:
                         pnl(asset.symbol, asset.decimals, amount, "deposit" if amount < 0 else "returned")
             position_id = self._position(journal, done)
+            previous = journal.position_history(position_id, limit=1)
+            held_before = (previous[0].collateral, -previous[0].debt) if previous else (0, 0)
+            held_after = (done.holdings.collateral, -done.holdings.debt)
+            logs = list(done.receipts[-1]["logs"])
+            for i, asset in enumerate((c, d)):
+                swap = pool_flow(logs, asset.address, self.client.address, market.pool.address)
+                pnl(asset.symbol, asset.decimals, swap, "swap")
+                # what moved between the loop and Aave, and what Aave's indexes added on top of it
+                from_aave = done.planned.returned[i] - swap
+                paid = premium if asset is flash_token else 0
+                interest = held_after[i] - held_before[i] + from_aave + paid
+                if interest:
+                    pnl(asset.symbol, asset.decimals, interest, "interest")
             status = "closed" if step.kind == "close" else "open"
             h = done.holdings
             journal.record_position_snapshot(
