@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from defibots.chain.events import PendingTx
 from defibots.engine import Action, Capability
@@ -214,7 +214,7 @@ class HedgedArb(Action):
     quote: HedgeToken
     chain_in: int
     chain_out: int
-    cex_side: str  # "buy" | "sell"
+    cex_side: Literal["buy", "sell"]
     cex_amount: Decimal
     cex_limit: Decimal
     cex_quote: int  # predicted quote units paid (buy, fee in base) or received (sell, net of the fee)

@@ -300,7 +300,10 @@ async def test_rate_limits_are_waited_out_and_the_trip_completes(devnet: Devnet,
 
 async def test_a_reorg_of_the_chain_leg_unwinds_the_cex_side(devnet: Devnet, tmp_path: Path) -> None:
     policy = LegRiskPolicy(confirmations=3, reorg_grace_blocks=2)
-    async with world(devnet, tmp_path, policy=policy) as w:
+    bands = {"binance": {"ETH": {"target": "100", "low": "0", "high": "1000"}}}
+    book = InventoryBook(InventorySettings.model_validate({"bands": bands, "transfer_minutes": {"ETH": 15}}))
+    book.set("binance", "ETH", D(100))
+    async with world(devnet, tmp_path, policy=policy, inventory=book) as w:
         trade = await w.signal()
         await w.hedged.execute(trade)
         first = only_trip(w.journal)
@@ -321,6 +324,8 @@ async def test_a_reorg_of_the_chain_leg_unwinds_the_cex_side(devnet: Devnet, tmp
         assert trip.status == "reorged", trip.details
         assert [o.side for o in sorted(w.journal.orders(), key=lambda o: o.id or 0)] == ["buy", "sell"]
         assert (trip.chain_base, trip.chain_quote) == (0, 0)  # the leg is gone
+        assert w.hedged.stats.by_status == {"closed": 0, "reorged": 1}  # the trip counts once, as it ended
+        assert book.get("binance", "ETH") == D(100) + D(trip.cex_base).scaleb(-18)  # its moves booked once
         assert_flat(trip)
 
 

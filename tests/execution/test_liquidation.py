@@ -45,28 +45,51 @@ def chain(devnet: Devnet) -> Iterator[AaveOnChain]:
         rpc.close()
 
 
-def make_borrower(devnet: Devnet, aave_chain: AaveOnChain) -> str:
-    """Dev account 3 supplies 10 WETH and borrows 24,000 USDC; WETH then falls to $2,850 (HF ~0.986)."""
+def make_borrower(devnet: Devnet, aave_chain: AaveOnChain, weth: int, usdc: int, price: int) -> str:
+    """Dev account 3 supplies `weth` WETH and borrows `usdc` USDC; the WETH feed then moves to `price`."""
     user = devnet.accounts[3].address
-    weth = aave_chain.erc20(WETH)
-    aave_chain.send(user, WETH, weth, "approve", MARKET.pool, 10 * 10**18)
-    aave_chain.send(user, MARKET.pool, aave_chain.pool, "supply", WETH, 10 * 10**18, user, 0)
-    aave_chain.send(user, MARKET.pool, aave_chain.pool, "borrow", USDC, 24_000 * 10**6, 2, 0, user)
-    set_aave_price(devnet.http_url, "WETH", 2_850 * 10**8)
+    amount = weth * 10**18 // 100
+    aave_chain.send(user, WETH, aave_chain.erc20(WETH), "approve", MARKET.pool, amount)
+    aave_chain.send(user, MARKET.pool, aave_chain.pool, "supply", WETH, amount, user, 0)
+    aave_chain.send(user, MARKET.pool, aave_chain.pool, "borrow", USDC, usdc * 10**6, 2, 0, user)
+    set_aave_price(devnet.http_url, "WETH", price * 10**8)
     return user
 
 
-def test_a_mined_price_drop_is_liquidated_exactly_as_planned(devnet: Devnet, chain: AaveOnChain) -> None:
-    user = make_borrower(devnet, chain)
+CASES = {
+    # name: (WETH supplied in hundredths, USDC borrowed, new WETH price), HF = WETH * price * 0.83 / USDC
+    "hf_0.97_half": (1_000, 24_000, 2_805),  # HF > 0.95 and both sides >= $2,000: at most 50% of the debt
+    "hf_0.94_full": (1_000, 24_000, 2_718),  # HF <= 0.95: all of it
+    "under_2000_full": (50, 1_150, 2_700),  # HF 0.97 but under $2,000 of debt: all of it
+    "collateral_shortfall": (1_000, 24_000, 2_024),  # HF 0.70: the collateral runs out first (bad debt)
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_mined_price_drop_is_liquidated_exactly_as_planned(
+    devnet: Devnet, chain: AaveOnChain, case: str
+) -> None:
+    user = make_borrower(devnet, chain, *CASES[case])
     rpc = JsonRpc(devnet.http_url)
     market, snapshot = load_store(rpc, [user])
     part = aave(market)
     assert account_data(part, user, snapshot.timestamp).health_factor < HEALTH_FACTOR_LIQUIDATION_THRESHOLD
     pools = list(load_pools(rpc, discover_pools(rpc, [WETH, USDC])).values())
     at = snapshot.timestamp + 12
-    costs = LiquidationCosts(FLASH_PREMIUM_BPS, gas=450_000, gas_price=10**9, weth_price=2_850 * 10**8)
-    plan = plan_liquidation(user, account_positions(part, user), at, pools, costs)
-    assert plan is not None and plan.collateral == WETH and plan.debt == USDC and plan.net_profit > 0
+    costs = LiquidationCosts(
+        FLASH_PREMIUM_BPS, gas=450_000, gas_price=10**9, weth_price=CASES[case][2] * 10**8
+    )
+    positions = account_positions(part, user)
+    plan = plan_liquidation(user, positions, at, pools, costs)
+    assert plan is not None and plan.collateral == WETH and plan.debt == USDC and plan.gross_profit > 0
+    debt = next(p for p in positions if p.reserve.asset == USDC).debt(at)
+    collateral = next(p for p in positions if p.reserve.asset == WETH).a_token_balance(at)
+    if case == "hf_0.97_half":
+        assert plan.debt_to_cover < debt * 51 // 100
+    elif case == "collateral_shortfall":  # all the collateral goes (checked on chain below), not all the debt
+        assert collateral - plan.collateral_seized - plan.protocol_fee <= 1 and plan.debt_to_cover < debt
+    else:
+        assert plan.debt_to_cover == debt
 
     owner = devnet.accounts[0]
     liquidator = LiquidatorClient.deploy(devnet.w3, owner)
@@ -94,3 +117,6 @@ def test_a_mined_price_drop_is_liquidated_exactly_as_planned(devnet: Devnet, cha
         {"to": USDC, "data": bytes.fromhex("70a08231" + liquidator.address[2:].lower().rjust(64, "0"))}
     ))[0]  # fmt: skip
     assert usdc_held == plan.gross_profit  # the profit is in the contract, for the owner to withdraw
+    if case == "collateral_shortfall":  # no collateral left: the rest of the debt is booked as deficit
+        assert chain.a_token(WETH).call("balanceOf", user) == 0
+        assert chain.debt_token(USDC).call("balanceOf", user) == 0

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 from eth_utils import to_checksum_address
 
 from defibots.actions import HedgedArb
-from defibots.cex.book import BPS, to_units
+from defibots.cex.book import BPS, Side, to_units
 from defibots.cex.order_cache import OrderIntent, TrackedOrder
 from defibots.cex.orders import CexOrderExecutor
 from defibots.chain.addresses import TOKENS
@@ -56,6 +56,11 @@ from defibots.state.uniswap import uniswap
 log = logging.getLogger(__name__)
 SOURCE = "hedged_arb"
 TOKENS_BY_SYMBOL = {t.symbol: t for t in TOKENS.values()}
+
+
+def closing_side(residual: Decimal) -> Side:
+    """The venue order that flattens a base residual: buy what is short, sell what is long."""
+    return "buy" if residual < 0 else "sell"
 
 
 @dataclass
@@ -101,6 +106,8 @@ class Trip:
     status: str = "pending"
     decisions: list[str] = field(default_factory=list)
     unknown_orders: int = 0
+    booked: tuple[str, int, dict[tuple[str, str], Decimal]] | None = None
+    """(status, net, inventory moves) last booked into the stats and the inventory."""
 
     def chain(self) -> tuple[int, int]:
         return sum(leg.base for leg in self.legs), sum(leg.quote for leg in self.legs)
@@ -253,7 +260,7 @@ class HedgedArbExecutor(Executor):
         while p.on_residual == "hedge" and attempt < p.hedge_attempts and self._tradeable(trip.residual()):
             attempt += 1
             residual = trip.residual()
-            side = "buy" if residual < 0 else "sell"
+            side = closing_side(residual)
             bound = self._widened(a.cex_limit, side, p.hedge_slippage_bps * attempt)
             trip.decisions.append(f"hedge {side} {abs(residual)} at most {bound} (attempt {attempt})")
             await self._order(trip, side, abs(residual), bound, f"hedge{attempt}")
@@ -351,7 +358,7 @@ class HedgedArbExecutor(Executor):
             trip.decisions.append("leg did not land again: unwind the CEX side")
             residual = trip.residual()
             if self._tradeable(residual):
-                side = "buy" if residual < 0 else "sell"
+                side = closing_side(residual)
                 bound = self._widened(trip.action.cex_limit, side, p.hedge_slippage_bps)
                 await self._order(trip, side, abs(residual), bound, "reorg-unwind")
             trip.status = "reorged" if not self._tradeable(trip.residual()) else "unhedged"
@@ -460,13 +467,13 @@ class HedgedArbExecutor(Executor):
 
     # ------------------------------------------------------------------ the CEX side
 
-    async def _order(self, trip: Trip, side: str, amount: Decimal, bound: Decimal, tag: str) -> None:
+    async def _order(self, trip: Trip, side: Side, amount: Decimal, bound: Decimal, tag: str) -> None:
         """One IOC on the venue's lot grid (a buy rounded up, a sell down), awaited to a final state."""
         rounding = ROUND_CEILING if side == "buy" else ROUND_DOWN
         lots = (amount / self.lot_step).to_integral_value(rounding=rounding) * self.lot_step
         if lots <= 0:
             return
-        intent = OrderIntent(trip.action.symbol, side, "limit", lots, bound, "IOC")  # type: ignore[arg-type]
+        intent = OrderIntent(trip.action.symbol, side, "limit", lots, bound, "IOC")
         order = await self.orders.place(intent, f"{trip.action.key}:{tag}")
         deadline = time.monotonic() + self.policy.cex_answer_timeout_s
         while order.state != "closed" and time.monotonic() < deadline:
@@ -484,9 +491,25 @@ class HedgedArbExecutor(Executor):
     # ------------------------------------------------------------------ journal
 
     def _finish(self, trip: Trip) -> None:
+        """Journal the trip and book it into the stats and the inventory; a trip finished again (after a
+        reorg) first takes back what it booked the last time."""
         record = self._record(trip)
         self.journal.update_round_trip(trip.trip_id, record)
         a = trip.action
+        chain_base, chain_quote = trip.chain()
+        cex_base, cex_quote, _ = trip.cex()
+        moves = {
+            ("chain", a.base.symbol): Decimal(chain_base).scaleb(-a.base.decimals),
+            ("chain", a.quote.symbol): Decimal(chain_quote).scaleb(-a.quote.decimals),
+            (a.venue, a.base.asset): cex_base,
+            (a.venue, a.quote.asset): cex_quote,
+        }
+        booked_moves: dict[tuple[str, str], Decimal] = {}
+        if trip.booked is not None:
+            status, net_before, booked_moves = trip.booked
+            self.stats.by_status[status] -= 1
+            self.stats.net_by_quote[a.quote.symbol] -= net_before
+        trip.booked = (trip.status, record.net_pnl, moves)
         self.stats.by_status[trip.status] = self.stats.by_status.get(trip.status, 0) + 1
         self.stats.net_by_quote[a.quote.symbol] = (
             self.stats.net_by_quote.get(a.quote.symbol, 0) + record.net_pnl
@@ -497,12 +520,9 @@ class HedgedArbExecutor(Executor):
             f"{a.symbol} {a.direction}: {trip.status}, net {net:.2f}",
         ]
         if self.inventory is not None:
-            chain_base, chain_quote = trip.chain()
-            cex_base, cex_quote, _ = trip.cex()
-            self.inventory.apply("chain", a.base.symbol, Decimal(chain_base).scaleb(-a.base.decimals))
-            self.inventory.apply("chain", a.quote.symbol, Decimal(chain_quote).scaleb(-a.quote.decimals))
-            self.inventory.apply(a.venue, a.base.asset, cex_base)
-            self.inventory.apply(a.venue, a.quote.asset, cex_quote)
+            for key, total in moves.items():
+                if total != booked_moves.get(key, Decimal(0)):
+                    self.inventory.apply(*key, total - booked_moves.get(key, Decimal(0)))
             for drift in self.inventory.drifts():
                 self._alert("inventory", drift.describe(), record.block_number)
             for transfer in self.inventory.rebalance_plan(int(time.time() * 1000)):

@@ -41,6 +41,7 @@ from defibots.strategies.registry import Alert, AnySpec, StrategyContext
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
+    from defibots.cex.feed import CexFeed
     from defibots.cex.orders import CexOrderExecutor
     from defibots.chain.listener import LogEvent
 
@@ -172,7 +173,7 @@ class StrategyJob(EngineJob):
             collectors.append(
                 AaveAccountPoller(config.rpc_url, self.chain_id, pool, self.loop.client.address)
             )
-        self.cex_feed: Collector | None = None
+        self.cex_feed: CexFeed | None = None
         if "cex" in spec.state:
             self.cex_feed = self._cex_feed(settings)
             collectors.append(self.cex_feed)
@@ -205,7 +206,7 @@ class StrategyJob(EngineJob):
             min_net_profit=int(getattr(self.settings, "min_profit_wei", 0)), rpc_url=self.config.rpc_url,
         )  # fmt: skip
 
-    def _cex_feed(self, settings: BaseModel) -> Collector:
+    def _cex_feed(self, settings: BaseModel) -> CexFeed:
         from defibots.cex.feed import CexFeed
 
         s: Any = settings
@@ -277,7 +278,7 @@ class StrategyJob(EngineJob):
         if self.config.ws_required:
             await check_websocket(self.config.ws_url)
         if self.cex_feed is not None:
-            await self.cex_feed.open()  # type: ignore[attr-defined]
+            await self.cex_feed.open()
         if self.cex_orders is not None:
             await self.cex_orders.open()
             for ex in self.executors:
