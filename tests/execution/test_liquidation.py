@@ -12,6 +12,7 @@ import pytest
 from eth_abi import decode as abi_decode
 from eth_utils import keccak
 from tests.chain.aave_world import MARKET, load_store
+from tests.execution.executor_market import balance_of
 from tests.protocols.aave_v3.replica_state import AaveOnChain
 from tests.protocols.conftest import JsonRpc as ContractRpc
 
@@ -113,9 +114,7 @@ def test_a_mined_price_drop_is_liquidated_exactly_as_planned(
     (pool_log,) = [log for log in pool_logs if "0x" + bytes(log["topics"][0]).hex() == LIQUIDATION_CALL]
     covered, seized, _, _ = abi_decode(["uint256", "uint256", "address", "bool"], bytes(pool_log["data"]))
     assert (covered, seized) == (plan.debt_to_cover, plan.collateral_seized)
-    usdc_held = abi_decode(["uint256"], devnet.w3.eth.call(
-        {"to": USDC, "data": bytes.fromhex("70a08231" + liquidator.address[2:].lower().rjust(64, "0"))}
-    ))[0]  # fmt: skip
+    usdc_held = balance_of(devnet.w3, USDC, liquidator.address)
     assert usdc_held == plan.gross_profit  # the profit is in the contract, for the owner to withdraw
     if case == "collateral_shortfall":  # no collateral left: the rest of the debt is booked as deficit
         assert chain.a_token(WETH).call("balanceOf", user) == 0

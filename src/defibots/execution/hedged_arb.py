@@ -38,6 +38,7 @@ from defibots.cex.order_cache import OrderIntent, TrackedOrder
 from defibots.cex.orders import CexOrderExecutor
 from defibots.chain.addresses import TOKENS
 from defibots.chain.async_rpc import HttpRpc, RpcConnectionError, RpcReplyError, to_int
+from defibots.chain.calldata import calldata
 from defibots.config import LegRiskPolicy
 from defibots.engine import Action, Capability, Executor
 from defibots.errors import UserError
@@ -192,7 +193,7 @@ class HedgedArbExecutor(Executor):
                     token = TOKENS_BY_SYMBOL.get(asset)
                     if token is None:
                         raise UserError(f"inventory band chain/{asset}: not a known token")
-                    data = "0x70a08231" + self.client.address[2:].lower().rjust(64, "0")
+                    data = calldata("balanceOf(address)", self.client.address)
                     raw = await self.rpc.call("eth_call", [{"to": token.address, "data": data}, "latest"])
                     self.inventory.set(place, asset, Decimal(to_int(raw)).scaleb(-token.decimals))
                 elif place == self.orders.venue:
