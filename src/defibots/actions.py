@@ -8,7 +8,9 @@ that made it:
 - `BackrunBundleAction` (BUNDLE): a bundle [victim, our executor tx] for the relays;
 - `BundlePrepare` (BUNDLE): a new head, to get the bundle path ready before the first victim;
 - `LoopRebalance` (AAVE_LOOP): move a leveraged Aave loop to a new leverage in one transaction;
-- `HedgedArb` (HEDGED_ARB): an AMM-CEX round trip, a single swap on chain hedged by an IOC on a venue.
+- `HedgedArb` (HEDGED_ARB): an AMM-CEX round trip, a single swap on chain hedged by an IOC on a venue;
+- `LiquidationBundle` (LIQUIDATION): Aave liquidations through the Liquidator contract, behind the price
+  update that makes them possible when there is one.
 
 `Opportunity` (a priced arbitrage cycle) is what the executor routes: the route encoder turns its
 cycle into executor hops, and its predicted profit is what the simulation must reproduce. Pure data and
@@ -24,6 +26,7 @@ from typing import ClassVar, Literal
 
 from defibots.chain.events import PendingTx
 from defibots.engine import Action, Capability
+from defibots.protocols.liquidation_plan import LiquidationPlan
 
 # Gas of the executor per hop kind, plus the transaction base; calibrated from forge gas reports and
 # refined by simulation before anything is sent.
@@ -240,3 +243,37 @@ class HedgedArb(Action):
     def key(self) -> str:
         """Unique per priced round trip: the client-id root of its orders."""
         return f"{self.symbol}:{self.direction}:{self.block_number}:{self.book_timestamp_ms}:{self.chain_in}"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedLiquidation:
+    """One liquidation of a bundle: the plan and what the Liquidator is told to pay and must return."""
+
+    plan: LiquidationPlan
+    builder_payment_wei: int
+    """ETH to block.coinbase: unwrapped from the profit for WETH debt, else from the contract's ETH."""
+    weth_debt: bool
+
+    @property
+    def contract_profit(self) -> int:
+        """What `liquidate` returns (debt-asset units): the gross profit less a WETH-paid builder payment."""
+        return self.plan.gross_profit - (self.builder_payment_wei if self.weth_debt else 0)
+
+
+@dataclass(kw_only=True)
+class LiquidationBundle(Action):
+    """[trigger (a pending price update), our liquidations...] for `target_block` at exactly `timestamp`:
+    the plans were made for that block time (interest accrues per second), so the bundle is pinned to it.
+    `trigger` is None when the liquidations are possible already (a mined update, interest)."""
+
+    capability: ClassVar[Capability] = Capability.LIQUIDATION
+    liquidations: tuple[PlannedLiquidation, ...]
+    trigger: PendingTx | None
+    reason: str  # "pending_update" | "mined_update" | "interest"
+    state_block: int
+    target_block: int
+    timestamp: int
+    base_fee: int
+    priority_fee: int
+    weth_price: int
+    """Oracle WETH price (8-decimal USD) the plans converted gas with."""

@@ -57,6 +57,7 @@ class Capability(enum.Enum):
     GMX_ORDER = "gmx_order"  # a GMX V2 order (the keeper executes it)
     AAVE_LOOP = "aave_loop"  # a step of a leveraged Aave loop through our AaveLoop contract
     HEDGED_ARB = "hedged_arb"  # a single-swap public tx and a CEX order, under one leg-risk policy
+    LIQUIDATION = "liquidation"  # Aave liquidations through our Liquidator contract, as a bundle
     RECORD = "record"  # only a journal record: a signal, nothing is sent
 
 

@@ -59,3 +59,17 @@ class MempoolSwap(Event):
     @property
     def chain_id(self) -> int:
         return self.tx.chain_id
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPriceUpdate(Event):
+    """A pending price-feed update (from chain/price_updates.py): the feed, the answer it will publish, and
+    the transaction (with its signed bytes, to bundle it first and our liquidations after it)."""
+
+    tx: PendingTx
+    feed: str
+    answer: int
+
+    @property
+    def chain_id(self) -> int:
+        return self.tx.chain_id

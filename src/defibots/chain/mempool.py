@@ -1,4 +1,5 @@
-"""Mempool watcher: pending transactions sent to the Uniswap routers, decoded into PendingSwap records.
+"""Mempool watcher: pending transactions sent to the Uniswap routers, decoded into PendingSwap records (or,
+with another `PendingDecoder`, to any contracts it watches: price feeds for liquidations).
 
 Over a websocket it subscribes to `newPendingTransactions` with `true` (full transaction objects, as anvil
 and geth-family nodes offer) and falls back to hash notifications followed by a batched
@@ -18,7 +19,7 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from eth_account._utils.legacy_transactions import UnsignedTransaction, encode_transaction
 from eth_account.typed_transactions import TypedTransaction
@@ -35,6 +36,18 @@ from defibots.chain.async_rpc import (
 from defibots.chain.events import MempoolSwap, PendingTx
 from defibots.chain.router_calls import DecodeError, PendingSwap, RouterCallDecoder, RouterKind
 from defibots.errors import UserError
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class PendingDecoder(Protocol[T_co]):
+    """Which pending transactions a watcher keeps, and what it makes of them (a frozen dataclass with a
+    `raw` field the watcher fills); raises DecodeError for a malformed one."""
+
+    def watches(self, address: str | None) -> bool: ...
+
+    def decode_transaction(self, tx: Mapping[str, Any]) -> T_co | None: ...
 
 
 def rebuild_raw_transaction(tx: Mapping[str, Any]) -> bytes | None:
@@ -106,8 +119,8 @@ class MempoolStats:
     backfilled: int = 0  # transactions taken from txpool_content after a (re)connect
 
 
-class MempoolWatcher:
-    """Pending router swaps from a node.
+class MempoolWatcher(Generic[T]):
+    """Pending router swaps (or what `decoder` decodes) from a node.
 
     Args:
         ws_url / http_url: endpoints; as for ChainListener (polling when no websocket is usable).
@@ -129,13 +142,14 @@ class MempoolWatcher:
         seen_capacity: int = 100_000,
         fetch_batch: int = 100,
         on_decode_error: Callable[[Mapping[str, Any], DecodeError], None] | None = None,
+        decoder: PendingDecoder[T] | None = None,
     ) -> None:
         if ws_url is None and http_url is None:
             raise UserError("the mempool watcher needs a websocket or an HTTP RPC URL")
         self.on_decode_error = on_decode_error
         self.ws_url = ws_url
         self.http_url = http_url
-        self.decoder = RouterCallDecoder(routers)
+        self.decoder: PendingDecoder[Any] = decoder or RouterCallDecoder(routers)
         self.poll_interval = poll_interval
         self.request_timeout = request_timeout
         self.backoff = backoff or Backoff()
@@ -146,14 +160,14 @@ class MempoolWatcher:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._rpc: AsyncJsonRpc | None = None
 
-    def swaps(self) -> AsyncGenerator[PendingSwap, None]:
-        """Decoded pending swaps, first sighting only; runs until the consumer stops iterating."""
+    def swaps(self) -> AsyncGenerator[T, None]:
+        """Decoded pending transactions, first sighting only; runs until the consumer stops iterating."""
         return reconnecting(self, self._ws_session, self._poll, self._count_malformed, self._forget_rpc)
 
     def _forget_rpc(self) -> None:
         self._rpc = None
 
-    async def _ws_session(self, ws: WsRpc) -> AsyncGenerator[PendingSwap, None]:
+    async def _ws_session(self, ws: WsRpc) -> AsyncGenerator[T, None]:
         self._rpc = ws
         try:
             subscription = await ws.subscribe("newPendingTransactions", True)
@@ -170,7 +184,7 @@ class MempoolWatcher:
 
     # -- polling mode ------------------------------------------------------------------------------------
 
-    async def _poll(self, http: HttpRpc) -> AsyncGenerator[PendingSwap, None]:
+    async def _poll(self, http: HttpRpc) -> AsyncGenerator[T, None]:
         """One polling session: a new pending-transaction filter, the txpool backfill, then the filter's
         changes until a call fails."""
         self._rpc = http
@@ -199,7 +213,7 @@ class MempoolWatcher:
     def _count_malformed(self) -> None:
         self.stats.malformed_messages += 1
 
-    async def _backfill(self) -> list[PendingSwap]:
+    async def _backfill(self) -> list[T]:
         """Swaps already pending at (re)connect time, from txpool_content where the node offers it."""
         assert self._rpc is not None
         try:
@@ -215,7 +229,7 @@ class MempoolWatcher:
         self.stats.backfilled += self.stats.router_txs - before
         return swaps
 
-    async def _handle_items(self, items: Iterable[Any]) -> list[PendingSwap]:
+    async def _handle_items(self, items: Iterable[Any]) -> list[T]:
         """Notification payloads: full transaction objects, or hashes to fetch in one batch."""
         txs: list[Any] = []
         hashes: list[str] = []
@@ -236,15 +250,15 @@ class MempoolWatcher:
                     txs.append(tx)
         return await self._handle_transactions(txs)
 
-    async def _handle_transactions(self, txs: Iterable[Any]) -> list[PendingSwap]:
-        swaps: list[PendingSwap] = []
+    async def _handle_transactions(self, txs: Iterable[Any]) -> list[T]:
+        swaps: list[T] = []
         for tx in txs:
             self.stats.seen += 1
             if not isinstance(tx, dict):
                 self._count_malformed()
                 continue
             to = tx.get("to")
-            if not self.decoder.is_router(to if isinstance(to, str) else None):
+            if not self.decoder.watches(to if isinstance(to, str) else None):
                 continue
             tx_hash = tx.get("hash")
             if not isinstance(tx_hash, str):

@@ -327,6 +327,8 @@ class RouterCallDecoder:
     def is_router(self, address: str | None) -> bool:
         return address is not None and address.lower() in self.routers
 
+    watches = is_router
+
     def decode_calldata(
         self, router: str, data: bytes, sender: ChecksumAddress, value: int = 0
     ) -> tuple[tuple[SwapLeg, ...], int | None, str | None] | None:

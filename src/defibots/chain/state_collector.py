@@ -80,6 +80,7 @@ class StateCollector(Collector):
                 if market.stats.malformed != malformed_before and self.on_malformed:
                     self.on_malformed(item)
             elif isinstance(item, BlockHeader):
+                market.observe_block(item.number, item.timestamp)
                 self.blocks_seen += 1
                 yield new_block(self.chain_id, item, stamps)
             elif isinstance(item, Reorg):
@@ -156,6 +157,7 @@ class ReplayCollector(Collector):
 
     async def events(self) -> AsyncIterator[Event]:
         async for header, logs in self.blocks:
+            self.market.observe_block(header.number, header.timestamp)
             changes = self.market.apply_many(logs)
             yield new_block(self.chain_id, header)
             for event in self.market.events(self.chain_id, header.number, changes):

@@ -26,7 +26,8 @@ from defibots.paths import state_dir
 app = typer.Typer(help="Show past trades from the journal: gas, builder payments, profit, totals.")
 
 STATUS_STYLE = {
-    "included": "green", "reverted": "red", "not_included": "yellow", "pending": "cyan", "unknown": "magenta",
+    "included": "green", "reverted": "red", "not_included": "yellow", "lost": "yellow", "pending": "cyan",
+    "unknown": "magenta",
 }  # fmt: skip
 UNSETTLED = ("pending", "unknown")
 ROUND_TRIP_STYLE = {

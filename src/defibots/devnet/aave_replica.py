@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from eth_abi import encode
+from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
 from defibots.chain import addresses as A
@@ -47,8 +48,11 @@ CONTRACTS = (
     "LiquidationDataProvider",
 )
 FEED_DECIMALS = 8
-FEED_UPDATER = to_checksum_address(keccak(text="defibots replica price feed updater")[12:])
-"""Impersonated account allowed to publish feed answers (`set_aave_price`)."""
+FEED_UPDATER_KEY = "0x" + keccak(text="defibots replica price feed updater").hex()
+"""The feeds' updater key (the devnet's stand-in for an oracle network's transmitter): its updates are signed
+transactions, so a pending one sits in the mempool as a real feed update does and can be bundled."""
+FEED_UPDATER = str(Account.from_key(FEED_UPDATER_KEY).address)
+FEED_UPDATE_GAS = 120_000
 
 
 def _artifact(name: str, source: str | None = None) -> dict[str, Any]:
@@ -298,16 +302,35 @@ def build_aave(builder: ReplicaBuilder) -> None:
     AaveReplica(builder, aave_v3_ethereum(), aave_params()).build()
 
 
+def price_update_tx(
+    url: str, symbol: str, price_8dec: int, nonce: int | None = None, data: str | None = None
+) -> str:
+    """A signed `updateAnswer` of the asset's feed from the updater (raw hex), not sent; `data` replaces the
+    calldata (a malformed update, for tests and the driver)."""
+    feed = aave_v3_ethereum().asset(symbol).price_source
+    if nonce is None:
+        nonce = int(rpc_call(url, "eth_getTransactionCount", [FEED_UPDATER, "pending"]), 16)
+    head = rpc_call(url, "eth_getBlockByNumber", ["latest", False])
+    tip = 10**9
+    tx = {
+        "type": 2, "chainId": int(rpc_call(url, "eth_chainId", []), 16), "nonce": nonce, "to": feed,
+        "value": 0, "gas": FEED_UPDATE_GAS, "maxPriorityFeePerGas": tip,
+        "maxFeePerGas": 2 * int(head.get("baseFeePerGas") or "0x0", 16) + tip,
+        "data": data if data is not None else calldata("updateAnswer(int256)", price_8dec),
+    }  # fmt: skip
+    signed = Account.sign_transaction(tx, FEED_UPDATER_KEY)
+    return "0x" + bytes(signed.raw_transaction).hex()
+
+
+def send_price_update(url: str, symbol: str, price_8dec: int, data: str | None = None) -> str:
+    """Put a signed feed update in the devnet's mempool and return its hash, without waiting for a block."""
+    return str(rpc_call(url, "eth_sendRawTransaction", [price_update_tx(url, symbol, price_8dec, data=data)]))
+
+
 def set_aave_price(url: str, symbol: str, price_8dec: int) -> str:
     """Publish a new USD answer (8 decimals) on the asset's feed, which AaveOracle reads; waits until it is
     mined and returns the tx hash."""
-    feed = aave_v3_ethereum().asset(symbol).price_source
-    rpc_call(url, "anvil_impersonateAccount", [FEED_UPDATER])
-    try:
-        tx = {"from": FEED_UPDATER, "to": feed, "data": calldata("updateAnswer(int256)", price_8dec)}
-        tx_hash = str(rpc_call(url, "eth_sendTransaction", [tx]))
-    finally:
-        rpc_call(url, "anvil_stopImpersonatingAccount", [FEED_UPDATER])
+    tx_hash = send_price_update(url, symbol, price_8dec)
     for _ in range(2000):
         receipt = rpc_call(url, "eth_getTransactionReceipt", [tx_hash])
         if receipt is not None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from defibots.chain.mempool import MempoolWatcher, bus_event
-from defibots.chain.router_calls import DecodeError
+from defibots.chain.router_calls import DecodeError, PendingSwap
 from defibots.engine import Collector, Engine, EngineStats
 from defibots.errors import UserError
 from defibots.events import Event
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 class PendingSwapCollector(Collector):
     """Pending router swaps from the mempool as bus events (one per transaction, with all its legs)."""
 
-    def __init__(self, watcher: MempoolWatcher, chain_id: int) -> None:
+    def __init__(self, watcher: MempoolWatcher[PendingSwap], chain_id: int) -> None:
         self.watcher = watcher
         self.chain_id = chain_id
 
@@ -85,7 +85,7 @@ class BackrunWatcher:
         )
         self.journal = Journal(config.journal_path)
         self.pool_collector = pool_collector(market, config.ws_url, config.rpc_url, self._malformed)
-        self.mempool = MempoolWatcher(
+        self.mempool: MempoolWatcher[PendingSwap] = MempoolWatcher(
             config.ws_url,
             config.rpc_url,
             poll_interval=0.05,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-TRADE_STATUSES = ("included", "reverted", "not_included", "unknown")
+TRADE_STATUSES = ("included", "reverted", "not_included", "lost", "unknown")
 """P&L outcomes. "unknown": the receipt did not come in time; a later row (the newest wins) resolves it."""
 
 
@@ -83,7 +83,7 @@ class Pnl:
 
     chain_id: int
     block_number: int
-    status: str  # "included" | "reverted" | "not_included" | "unknown"
+    status: str  # "included" | "reverted" | "not_included" | "lost" (a rival took it) | "unknown"
     base_token: str
     base_decimals: int
     gross_profit: int

@@ -103,6 +103,12 @@ def predict(
     return out
 
 
+def pool_after_swap(pool: PoolModel, token_in: str, amount_in: int) -> PoolModel:
+    """The pool after an exact-input swap with no price limit (as a router's single swap), for planning
+    several trades through one pool in one block."""
+    return _swap(pool, token_in, amount_in, True, 0)[2]
+
+
 def _swap(
     pool: PoolModel, token_in: str, amount: int, exact_in: bool, limit: int
 ) -> tuple[int, int, PoolModel]:

@@ -279,6 +279,10 @@ class AaveV3Market(StatePart[AaveEntry]):
         entry = self.entries.get(emode_key(category_id))
         return entry.category if isinstance(entry, AaveEMode) and category_id != 0 else None
 
+    def assets_priced_by(self, source: str) -> tuple[str, ...]:
+        """The reserves whose oracle price `source` (a feed address) publishes."""
+        return tuple(sorted(self._sources.get(source.lower(), ())))
+
     def holders(self, asset: str) -> frozenset[str]:
         """Users with debt in `asset`, or with it as non-zero collateral: the accounts its price moves."""
         key = self.reserve(asset).asset

@@ -88,6 +88,9 @@ class StatePart(ABC, Generic[E]):
         self.entries.pop(key, None)
         self._lower.pop(key.lower(), None)
 
+    def observe_block(self, number: int, timestamp: int) -> None:
+        """A block header, before its logs: parts whose logs need the block's time (Aave) keep it."""
+
     @abstractmethod
     def affected(self, log: StateLog) -> Sequence[str]:
         """Keys of the existing entries `log` changes (empty: not this part's); cheap, no decoding."""
@@ -141,6 +144,10 @@ class MarketState:
 
     def topics(self) -> list[str]:
         return list(self._by_topic)
+
+    def observe_block(self, number: int, timestamp: int) -> None:
+        for part in self.parts.values():
+            part.observe_block(number, timestamp)
 
     def head(self) -> int:
         """The newest block any entry reflects (0 when empty)."""

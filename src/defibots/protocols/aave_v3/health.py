@@ -63,6 +63,26 @@ class HealthBook:
             total[1] += entry[5] - old_debt
         return list(holders)
 
+    def health_factors_at(self, asset: str, price: int) -> dict[str, int]:
+        """Each holder's health factor were `asset` at `price` (a pending update); the book is unchanged."""
+        out: dict[str, int] = {}
+        probe = [0, 0, 0, 0, 0, 0]
+        for account, entry in self._by_asset.get(asset, {}).items():
+            probe[:4] = entry[:4]
+            _revalue(probe, price)
+            weighted, debt = self._sums[account]
+            weighted += probe[4] - entry[4]
+            debt += probe[5] - entry[5]
+            out[account] = MAX_UINT256 if debt == 0 else wad_div(weighted, debt) // 10_000
+        return out
+
+    def debt_base(self, account: str) -> int:
+        """The account's debt in the oracle's base currency, as the book last valued it."""
+        return self._sums[account][1] if account in self._sums else 0
+
+    def accounts(self) -> list[str]:
+        return list(self._sums)
+
     def health_factor(self, account: str) -> int:
         weighted, debt = self._sums[account]
         return MAX_UINT256 if debt == 0 else wad_div(weighted, debt) // 10_000
