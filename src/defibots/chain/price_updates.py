@@ -19,6 +19,7 @@ from eth_utils import function_signature_to_4byte_selector
 
 from defibots.chain.calldata_decoder import DecodeError, checksum_hex
 from defibots.chain.events import PendingPriceUpdate, PendingTx
+from defibots.chain.router_calls import optional_quantity
 
 UPDATE_ANSWER = function_signature_to_4byte_selector("updateAnswer(int256)")
 
@@ -68,18 +69,14 @@ class PriceUpdateDecoder:
                 feed=self.feeds[str(tx["to"]).lower()], answer=answer, nonce=int(tx["nonce"], 16),
                 value=int(tx.get("value") or "0x0", 16),
                 gas=int(tx["gas"], 16), tx_type=int(tx.get("type") or "0x0", 16),
-                gas_price=None if fee_cap is not None else _quantity(tx.get("gasPrice")),
-                max_fee_per_gas=_quantity(fee_cap),
-                max_priority_fee_per_gas=_quantity(tx.get("maxPriorityFeePerGas")), input=data,
+                gas_price=None if fee_cap is not None else optional_quantity(tx.get("gasPrice")),
+                max_fee_per_gas=optional_quantity(fee_cap),
+                max_priority_fee_per_gas=optional_quantity(tx.get("maxPriorityFeePerGas")), input=data,
             )  # fmt: skip
         except DecodeError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise DecodeError(f"malformed transaction object ({type(exc).__name__}: {exc})") from None
-
-
-def _quantity(value: Any) -> int | None:
-    return None if value is None else int(value, 16)
 
 
 def update_event(update: DecodedUpdate, chain_id: int) -> PendingPriceUpdate:

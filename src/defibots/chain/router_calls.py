@@ -405,9 +405,9 @@ class RouterCallDecoder:
                 value=value,
                 gas=int(tx["gas"], 16),
                 tx_type=int(tx.get("type") or "0x0", 16),
-                gas_price=_quantity(tx.get("gasPrice")) if "maxFeePerGas" not in tx else None,
-                max_fee_per_gas=_quantity(tx.get("maxFeePerGas")),
-                max_priority_fee_per_gas=_quantity(tx.get("maxPriorityFeePerGas")),
+                gas_price=optional_quantity(tx.get("gasPrice")) if "maxFeePerGas" not in tx else None,
+                max_fee_per_gas=optional_quantity(tx.get("maxFeePerGas")),
+                max_priority_fee_per_gas=optional_quantity(tx.get("maxPriorityFeePerGas")),
                 legs=legs,
                 deadline=deadline,
                 previous_blockhash=previous_blockhash,
@@ -420,5 +420,5 @@ class RouterCallDecoder:
             raise DecodeError(f"malformed transaction object ({type(exc).__name__}: {exc})") from None
 
 
-def _quantity(value: Any) -> int | None:
+def optional_quantity(value: Any) -> int | None:
     return None if value is None else int(value, 16)

@@ -24,8 +24,8 @@ from defibots.chain.price_updates import DecodedUpdate, PriceUpdateDecoder
 from defibots.execution.bundles import Bundle, FeeDefaults, SignedTx, TxRequest, sign_request
 from defibots.execution.relay_client import RelayClient
 from defibots.foundry.anvil import rpc_call
+from defibots.protocols.liquidation_plan import MAX_UINT256
 
-MAX_UINT256 = 2**256 - 1
 LIQUIDATION_GAS = 700_000
 
 

@@ -75,14 +75,7 @@ class BackrunWatcher:
         self.state, self.pools = market.state, market.pools
         loaded_at = market.state.head()
         block = self.rpc.call("eth_getBlockByNumber", hex(loaded_at), False)
-        head = Head(
-            number=loaded_at,
-            hash=str(block["hash"]),
-            timestamp=int(block["timestamp"], 16),
-            base_fee=int(block.get("baseFeePerGas") or "0x0", 16),
-            gas_used=int(block["gasUsed"], 16),
-            gas_limit=int(block["gasLimit"], 16),
-        )
+        head = Head.of_rpc_block(block)
         self.journal = Journal(config.journal_path)
         self.pool_collector = pool_collector(market, config.ws_url, config.rpc_url, self._malformed)
         self.mempool: MempoolWatcher[PendingSwap] = MempoolWatcher(

@@ -103,11 +103,7 @@ class LiquidationWatcher(EngineJob):
         pools = uniswap(market.state)
         self.state = MarketState([UniswapPools(pools.pools.values()), self.aave])
         block = self.rpc.call("eth_getBlockByNumber", hex(head), False)
-        self.head = Head(
-            number=head, hash=str(block["hash"]), timestamp=int(block["timestamp"], 16),
-            base_fee=int(block.get("baseFeePerGas") or "0x0", 16), gas_used=int(block["gasUsed"], 16),
-            gas_limit=int(block["gasLimit"], 16),
-        )  # fmt: skip
+        self.head = Head.of_rpc_block(block)
         self.aave.observe_block(head, self.head.timestamp)
         feeds = sorted({e.price_source for e in self.aave.reserves().values()})
         addresses = [r.address for r in market.pool_refs] + [aave_book.pool, *tokens, *feeds]

@@ -13,9 +13,10 @@ strategy never looks for a trade to place before a user's transaction, and never
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import Any
 
 from eth_typing import ChecksumAddress
 
@@ -48,6 +49,13 @@ class Head:
     @property
     def next_base_fee(self) -> int:
         return next_base_fee(self.base_fee, self.gas_used, self.gas_limit)
+
+    @classmethod
+    def of_rpc_block(cls, block: Mapping[str, Any]) -> Head:
+        """From an eth_getBlockByNumber reply (a job's starting head)."""
+        return cls(int(block["number"], 16), str(block["hash"]), int(block["timestamp"], 16),
+                   int(block.get("baseFeePerGas") or "0x0", 16), int(block["gasUsed"], 16),
+                   int(block["gasLimit"], 16))  # fmt: skip
 
     @classmethod
     def of(cls, block: NewBlock) -> Head:

@@ -146,6 +146,7 @@ class LiquidationStrategy(Strategy):
         if block.number < self.head.number:
             return None
         self.head = Head.of(block)
+        self._asked = {k for k in self._asked if k[1] > block.number}
         at = self.next_time()
         for user in list(self.near):
             self._value(user, at)
