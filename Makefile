@@ -13,6 +13,9 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
+	# gmx-python-ng ships GMX's v2.1 ABIs; only its wheel is read (tests/devnet/test_gmx_abi.py): its
+	# dependencies (pandas, an older ruff) are not installed
+	$(BIN)/pip download --quiet --no-deps gmx-python-ng==1.0.1 -d $(VENV)/wheels
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -23,6 +26,7 @@ build: node_modules/.installed
 	$(FORGE) build --quiet
 	FOUNDRY_PROFILE=harness $(FORGE) build --quiet
 	FOUNDRY_PROFILE=aave $(FORGE) build --quiet  # Aave v3.6 for the replica; cached, ~20 s cold
+	FOUNDRY_PROFILE=gmx $(FORGE) build --quiet  # the GMX V2 stand-in for the Arbitrum replica; ~30 s cold
 
 demo: setup
 	$(BIN)/defibots demo
@@ -42,6 +46,7 @@ pytest: setup
 
 forge-test: setup
 	$(BIN)/defibots devnet exec -- $(FORGE) test
+	FOUNDRY_PROFILE=gmx $(FORGE) test
 
 test: setup lint typecheck layers pytest forge-test
 
@@ -53,6 +58,7 @@ bench: setup
 	$(BIN)/python scripts/bench_cex.py
 	$(BIN)/python scripts/bench_mempool.py
 	$(BIN)/python scripts/bench_bundles.py
+	$(BIN)/python scripts/bench_liquidations.py
 	$(BIN)/python scripts/bench_gas.py
 	$(BIN)/python scripts/bench_executor.py
 

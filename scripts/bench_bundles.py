@@ -124,17 +124,14 @@ def victim_swap(rng: random.Random, i: int, user: str) -> tuple[str, str]:
 
 async def backrun_trigger_to_sent(iterations: int) -> None:
     """Victims in the public mempool -> BackrunWatcher -> bundles to a relay in another process."""
-    import os
-    import signal
-    import subprocess
     import tempfile
     from pathlib import Path
 
     from defibots.chain.addresses import TOKENS
     from defibots.devnet.node import Devnet, DevnetOptions
     from defibots.devnet.noise import MarketNoise
+    from defibots.devnet.relay_process import relay_process
     from defibots.execution.executor_client import ExecutorClient
-    from defibots.foundry.anvil import free_port, rpc_call
     from defibots.jobs.backrun_watch import BackrunConfig, BackrunWatcher
     from defibots.strategies.amm_arb import ArbParams
 
@@ -145,26 +142,12 @@ async def backrun_trigger_to_sent(iterations: int) -> None:
         client, _ = ExecutorClient.deploy(devnet.w3, searcher, searcher.address)
         noise = MarketNoise(devnet.http_url, users, seed=5)
         noise.approve_routers()
-        port = free_port()
-        command = [sys.executable, "-m", "defibots.cli.main", "devnet", "relay", "--rpc", devnet.http_url,
-                   "--port", str(port), "--block-time", "1"]  # fmt: skip
-        quiet = subprocess.DEVNULL
-        relay = subprocess.Popen(
-            command, env=dict(os.environ, DEFIBOTS_STATE_DIR=tmp), stdout=quiet, stderr=quiet
-        )
-        try:
-            for _ in range(200):  # the relay is up once it answers (403: unsigned request)
-                try:
-                    rpc_call(f"http://127.0.0.1:{port}", "eth_chainId", [])
-                except Exception as exc:
-                    if "403" in str(exc):
-                        break
-                time.sleep(0.05)
+        with relay_process(devnet.http_url, block_time=1.0) as relay_url:
             config = BackrunConfig(
                 rpc_url=devnet.http_url, ws_url=devnet.ws_url, executor=client.address,
                 journal_path=Path(tmp) / "journal.sqlite", tokens=("WETH", "USDC", "USDT", "DAI"),
                 params=ArbParams(base_token=weth, max_hops=2, priority_fee=0, builder_share_bps=5000),
-                relay_urls=(f"http://127.0.0.1:{port}",), shadow=False,
+                relay_urls=(relay_url,), shadow=False,
             )  # fmt: skip
             watcher = BackrunWatcher(config, searcher, Account.create())
             task = asyncio.create_task(watcher.run())
@@ -200,13 +183,6 @@ async def backrun_trigger_to_sent(iterations: int) -> None:
             finally:
                 await watcher.engine.stop()
                 await task
-        finally:
-            relay.send_signal(signal.SIGTERM)  # the relay stops its fork node on SIGTERM
-            try:
-                relay.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                relay.kill()
-                relay.wait()
     samples = ex.trigger_to_sent_ms
     if not samples:
         print(f"backrun: no bundle sent ({ex}; strategy {strategy.stats})")

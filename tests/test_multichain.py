@@ -25,7 +25,7 @@ from defibots.journal import Journal
 from defibots.strategies.registry import discover
 
 CLI = [sys.executable, "-m", "defibots.cli.main"]
-SECOND_CHAIN = 31338
+SECOND_CHAIN = 31339  # neither the mainnet replica's id nor the Arbitrum replica's (31338)
 WETH, USDC = TOKENS["WETH"].address, TOKENS["USDC"].address
 
 
@@ -63,10 +63,10 @@ def cli(tmp: Path, *args: str, config: str = "", **env_vars: str) -> subprocess.
 def test_address_books_per_chain() -> None:
     assert address_book(1) is address_book(DEVNET) is address_book(name="mainnet") is MAINNET_BOOK
     assert MAINNET_BOOK.token("usdc") is TOKENS["USDC"]
-    with pytest.raises(UserError, match=r"^no address book for chain 31338: set address_book"):
+    with pytest.raises(UserError, match=r"^no address book for chain 31339: set address_book"):
         address_book(SECOND_CHAIN)
-    with pytest.raises(UserError, match=r"^unknown address book 'arbitrum' \(known: mainnet\)$"):
-        address_book(SECOND_CHAIN, "arbitrum")
+    with pytest.raises(UserError, match=r"^unknown address book 'optimism' \(known: mainnet, arbitrum\)$"):
+        address_book(SECOND_CHAIN, "optimism")
 
 
 def test_amm_arb_on_two_chains_in_one_loop_and_one_journal(
@@ -121,7 +121,7 @@ def test_run_chain_flag_runs_each_configured_chain(devnet: Devnet, second: Devne
         f'[chains.other]\nrpc_url = "{second.http_url}"\nchain_id = {SECOND_CHAIN}\n'
         f'address_book = "mainnet"\nexecutor = "{executors[SECOND_CHAIN]}"\n'
     )
-    # 31338 is not the devnet's id, so the signer is named (anvil's first key, from the environment).
+    # 31339 is not the devnet's id, so the signer is named (anvil's first key, from the environment).
     key = {"SEARCHER_KEY": second.accounts[0].key.hex()}
     run = ("run", "amm_arb", "--shadow", "--duration", "3", "--key-env", "SEARCHER_KEY")
     result = cli(tmp_path, *run, "--chain", "other", config=config, **key)
@@ -155,8 +155,8 @@ def test_bad_chain_choices_are_one_error_line(devnet: Devnet, second: Devnet, tm
         "error: --rpc names one chain's endpoint; with several chains set it per [chains.NAME]"
     )
     assert error_line(cli(tmp_path, "run", "pool_imbalance", "--chain", "b", config=two)) == (
-        "error: no address book for chain 31338: set address_book in its [chains.NAME] section "
-        "(known: mainnet)"
+        "error: no address book for chain 31339: set address_book in its [chains.NAME] section "
+        "(known: mainnet, arbitrum)"
     )
     same = f'[chains.a]\nrpc_url = "{devnet.http_url}"\n[chains.b]\nrpc_url = "{devnet.http_url}"\n'
     assert error_line(cli(tmp_path, "run", "pool_imbalance", config=same)) == (
@@ -164,5 +164,5 @@ def test_bad_chain_choices_are_one_error_line(devnet: Devnet, second: Devnet, tm
     )
     wrong = f'[chains.a]\nrpc_url = "{second.http_url}"\nchain_id = 31337\n'
     assert error_line(cli(tmp_path, "run", "pool_imbalance", config=wrong)) == (
-        f"error: RPC {second.http_url} serves chain 31338, but the config expects 31337"
+        f"error: RPC {second.http_url} serves chain 31339, but the config expects 31337"
     )

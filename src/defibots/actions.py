@@ -277,3 +277,25 @@ class LiquidationBundle(Action):
     priority_fee: int
     weth_price: int
     """Oracle WETH price (8-decimal USD) the plans converted gas with."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountToWarm:
+    """An account near liquidation and the pair it would be liquidated on (largest collateral, debt)."""
+
+    user: str
+    collateral: str
+    debt: str
+
+
+@dataclass(kw_only=True)
+class LiquidationPrepare(Action):
+    """A new head: re-point the liquidation simulator at it and load what the next bundle reads (our
+    nonce; the Pool's liquidation and flash-loan paths for the accounts nearest to HF 1; the pools the
+    collateral is sold in), so a pending update's bundle does not pay for it."""
+
+    capability: ClassVar[Capability] = Capability.LIQUIDATION
+    state_block: int
+    pool: str
+    accounts: tuple[AccountToWarm, ...] = ()
+    pools: tuple[PoolToWarm, ...] = ()

@@ -627,6 +627,32 @@ async def test_relay_mines_on_its_own_clock(chain: Chain, tmp_path: Path) -> Non
     assert chain.rpc("anvil_getAutomine") is True  # mining mode restored
 
 
+async def test_chain_slots_stamp_blocks_exactly_whatever_the_wall_clock(chain: Chain) -> None:
+    """With slot_seconds, a bundle pinned to parent.timestamp + 12 (as a searcher plans on mainnet) lands
+    although the relay builds a block every 0.2 s of wall-clock time."""
+    relay = LocalRelay(chain.url, block_time=0.2, slot_seconds=12)
+    client = RelayClient(relay.url, Account.create())
+    try:
+        await relay.start()
+        signer = Signer(chain)
+        parent = head(chain)
+        target, when = to_int_hex(parent["number"]) + 1, to_int_hex(parent["timestamp"]) + 12
+        tx = signer.tx(chain.accounts[5], chain.accounts[6].address, gas=21_000)
+        pinned = Bundle((tx,), target, min_timestamp=when, max_timestamp=when)
+        await client.send_bundle(pinned)
+        for _ in range(100):
+            if len(relay.blocks) >= 2:
+                break
+            await asyncio.sleep(0.05)
+        first, second = relay.blocks[:2]
+        assert (first.number, first.timestamp) == (target, when)
+        assert first.included == [pinned.bundle_hash_hex]
+        assert second.timestamp == when + 12
+    finally:
+        await client.close()
+        await relay.stop()
+
+
 # --- the same parity on the mainnet replica: Uniswap swaps -----------------------------------------
 
 

@@ -1,4 +1,5 @@
-"""Addresses per chain, in one place. The devnet replica (31337) uses mainnet's addresses on purpose."""
+"""Addresses per chain, in one place. The devnet replicas use their chain's real addresses on purpose: the
+mainnet replica (31337) mainnet's, the Arbitrum replica (31338) Arbitrum One's."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from eth_utils import to_checksum_address
 
 MAINNET = 1
 DEVNET = 31337
+ARBITRUM = 42161
+ARBITRUM_DEVNET = 31338
+"""The Arbitrum replica's id: not Arbitrum One's, so nothing signed on the replica is valid on Arbitrum."""
 
 
 def _a(text: str) -> ChecksumAddress:
@@ -93,10 +97,32 @@ MAINNET_BOOK = AddressBook(
     v3_position_manager=UNISWAP_V3_POSITION_MANAGER,
 )  # fmt: skip
 
-BOOKS: dict[str, AddressBook] = {MAINNET_BOOK.name: MAINNET_BOOK}
+ARBITRUM_TOKENS: dict[str, Token] = {
+    t.symbol: t
+    for t in (
+        Token("WETH", "Wrapped Ether", 18, _a("0x82aF49447D8a07e3bd95BD0d56f35241523fBab1")),
+        Token("USDC", "USD Coin", 6, _a("0xaf88d065e77c8cC2239327C5EDb3A432268e5831")),  # native, not USDC.e
+        Token("WBTC", "Wrapped BTC", 8, _a("0x2f2a2543B76A4166549F7aaB2e75Bef0aefC5B0f")),
+    )
+}
+ARBITRUM_UNISWAP_V3_FACTORY_OWNER = _a("0x2BAD8182C09F50c8318d769245beA52C32Be46CD")
+"""The factory's owner on Arbitrum One today: mainnet's Uniswap timelock under Arbitrum's L1->L2 alias."""
+
+# Uniswap V3 and its routers sit at mainnet's addresses on Arbitrum One too (Uniswap's deployment list);
+# Uniswap V2 there is a later, separate deployment (the Arbitrum replica does not place it).
+ARBITRUM_BOOK = AddressBook(
+    name="arbitrum", tokens=ARBITRUM_TOKENS, v2_factory=_a("0xf1D7CC64Fb4452F05c498126312eBE29f30Fbcf9"),
+    v2_router02=_a("0x4752ba5DBc23f44D87826276BF6Fd6b1C372aD24"), v3_factory=UNISWAP_V3_FACTORY,
+    v3_swap_router=UNISWAP_V3_SWAP_ROUTER, v3_swap_router02=UNISWAP_V3_SWAP_ROUTER02,
+    v3_quoter_v2=UNISWAP_V3_QUOTER_V2, v3_position_manager=UNISWAP_V3_POSITION_MANAGER,
+)  # fmt: skip
+
+BOOKS: dict[str, AddressBook] = {MAINNET_BOOK.name: MAINNET_BOOK, ARBITRUM_BOOK.name: ARBITRUM_BOOK}
 """Every address book, by name (what `address_book` in a `[chains.NAME]` section names)."""
-CHAIN_BOOKS: dict[int, str] = {MAINNET: "mainnet", DEVNET: "mainnet"}
-"""The book of each known chain id; the replica (31337) holds mainnet's contracts at mainnet's addresses."""
+CHAIN_BOOKS: dict[int, str] = {
+    MAINNET: "mainnet", DEVNET: "mainnet", ARBITRUM: "arbitrum", ARBITRUM_DEVNET: "arbitrum"
+}  # fmt: skip
+"""The book of each known chain id; each replica holds its chain's contracts at that chain's addresses."""
 
 
 def address_book(chain_id: int | None = None, name: str | None = None) -> AddressBook:

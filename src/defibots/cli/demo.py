@@ -22,6 +22,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from defibots.cli.liquidation_demo import LiquidationDemo
     from defibots.devnet.exchange import LocalExchange
     from defibots.devnet.node import Devnet
     from defibots.devnet.noise import MarketNoise
@@ -102,8 +103,9 @@ def demo(
         )
         loop_job, opened = _open_loop(devnet.http_url, devnet.ws_url, journal)
         hedged_job = _open_hedged(devnet, journal, exchange)
+        liquidations = _open_liquidations(devnet)
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_watch(watcher, exchange, seconds, [loop_job, hedged_job]))
+            asyncio.run(_watch(watcher, exchange, seconds, [loop_job, hedged_job, liquidations]))
         stop.set()
         _summary(
             watcher,
@@ -112,6 +114,7 @@ def demo(
             USD_PRICE["WETH"],
             _loop_line(loop_job, opened),
             _hedged_line(hedged_job),
+            liquidations.summary(),
         )
     finally:
         stop.set()
@@ -186,6 +189,23 @@ def _open_hedged(devnet: Devnet, journal: Path, exchange: LocalExchange) -> Stra
     return StrategyJob(STRATEGY, settings, config, owner)
 
 
+def _open_liquidations(devnet: Devnet) -> LiquidationDemo:
+    """`watch liquidations --execute` on a relay-built fork of the replica (its own journal)."""
+    from defibots.cli.liquidation_demo import LiquidationDemo
+    from defibots.paths import state_dir
+
+    journal = state_dir() / "demo-liquidations.sqlite"
+    journal.unlink(missing_ok=True)
+    with console.status("liquidations: forking the replica, indexing every Aave borrower"):
+        demo = LiquidationDemo(devnet.http_url, journal)
+    console.print(
+        f"liquidations: {len(demo.watcher.strategy.book.accounts())} Aave accounts indexed on a fork built "
+        f"by the local relay; the WETH feed dips {demo.dips} times by {demo.dip_bps / 100:g}% (pending "
+        "updates), a rival races one borrower"
+    )
+    return demo
+
+
 def _hedged_line(job: StrategyJob) -> str:
     """Round trips, P&L and inventory from the journal, as `defibots history` shows them."""
     from defibots.journal import Journal
@@ -253,7 +273,7 @@ def _loop_line(job: StrategyJob, opened: str) -> str:
 
 
 async def _watch(
-    watcher: ArbWatcher, exchange: LocalExchange, seconds: float, jobs: list[StrategyJob]
+    watcher: ArbWatcher, exchange: LocalExchange, seconds: float, jobs: list[StrategyJob | LiquidationDemo]
 ) -> None:
     """The watcher and the strategy jobs (loop rebalancer, hedged arbitrage) plus, in the same event
     loop, the local exchange the price driver moves."""
@@ -295,6 +315,7 @@ def _summary(
     eth_usd: float,
     loop: str = "",
     hedged: str = "",
+    liquidations: str = "",
 ) -> None:
     """Amounts in the base token's own units and symbol; gas in ETH, also converted into the base at the
     reference pool's price for the net line (the demo's base is WETH, where the conversion is 1:1)."""
@@ -344,6 +365,8 @@ def _summary(
         rows.append(("aave loop", loop))
     if hedged:
         rows.append(("hedged AMM-CEX (cex_amm_arb)", hedged))
+    if liquidations:
+        rows.append(("aave liquidations (bundles)", liquidations))
     decide = stats.latency.get("decide")
     if decide:
         rows.append(

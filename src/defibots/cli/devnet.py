@@ -1,4 +1,5 @@
-"""`defibots devnet ...`: run the local mainnet replica (or a fork of any RPC) for bots and tests."""
+"""`defibots devnet ...`: run a local replica (mainnet's, or Arbitrum's with --chain arbitrum) or a fork of
+any RPC, for bots and tests."""
 
 from __future__ import annotations
 
@@ -22,10 +23,15 @@ from defibots.devnet.node import DevnetOptions
 from defibots.errors import UserError
 from defibots.paths import state_dir
 
-app = typer.Typer(help="Run a local devnet: the mainnet replica, or a fork of any RPC.", no_args_is_help=True)
+app = typer.Typer(
+    help="Run a local devnet: the mainnet or Arbitrum replica, or a fork of any RPC.", no_args_is_help=True
+)
 relay_app = typer.Typer(help="Run the local Flashbots-protocol relay that builds the devnet's blocks.")
 app.add_typer(relay_app, name="relay")
 console = Console()
+ChainOpt = Annotated[
+    str, typer.Option("--chain", help="Which replica: mainnet (chain id 31337) or arbitrum (31338).")
+]
 
 
 def _options(
@@ -35,6 +41,7 @@ def _options(
     fork_url: str | None,
     fork_block: int | None,
     no_cache: bool,
+    chain: str = "mainnet",
 ) -> DevnetOptions:
     if block_time is not None and block_time <= 0:
         raise UserError("--block-time must be positive (omit it for automine)")
@@ -47,6 +54,7 @@ def _options(
         fork_url=fork_url,
         fork_block=fork_block,
         use_cache=not no_cache,
+        chain=chain,
     )
 
 
@@ -66,19 +74,20 @@ def up(
     show_keys: Annotated[
         bool, typer.Option("--show-keys", help="Also print the dev accounts' keys.")
     ] = False,
+    chain: ChainOpt = "mainnet",
 ) -> None:
-    """Start anvil with the mainnet replica (default) or a fork; print endpoints and funded accounts."""
+    """Start anvil with a replica (mainnet by default) or a fork; print endpoints and funded accounts."""
     from defibots.devnet.node import Devnet, default_rpc_url, write_state
 
     if default_rpc_url():
         raise UserError("a devnet from this checkout is already running (see `defibots devnet status`)")
-    opts = _options(host, port, block_time, fork_url, fork_block, no_cache)
+    opts = _options(host, port, block_time, fork_url, fork_block, no_cache, chain)
     with console.status("starting devnet") as status:
         devnet = Devnet.start(
             opts,
             detach=detach,
             log_path=state_dir() / "anvil.log",
-            progress=lambda step: status.update(f"building mainnet replica: {step}"),
+            progress=lambda step: status.update(f"building {chain} replica: {step}"),
         )
     try:
         info = devnet.describe()
@@ -105,7 +114,9 @@ def _print_info(info: dict[str, object], rebuilt: bool, show_keys: bool) -> None
     from defibots.foundry.accounts import dev_accounts
 
     mode = str(info["mode"])
-    if mode == "replica":
+    if mode == "replica" and info.get("chain", "mainnet") != "mainnet":
+        mode = f"{info['chain']} {mode}"
+    if mode.endswith("replica"):
         mode += " (built now, cached for next time)" if rebuilt else " (restored from cache)"
     console.print(f"[bold green]devnet up[/bold green]: {mode}")
     console.print(f"  HTTP      {info['http_url']}")
@@ -178,6 +189,7 @@ def down() -> None:
 def exec(
     ctx: typer.Context,
     fork_url: Annotated[str | None, typer.Option(help="Fork this RPC instead of the replica.")] = None,
+    chain: ChainOpt = "mainnet",
 ) -> None:
     """Run a command against a fresh replica on a free port (env DEFIBOTS_RPC_URL / DEFIBOTS_WS_URL)."""
     from defibots.devnet.node import Devnet
@@ -185,7 +197,7 @@ def exec(
     args = list(ctx.args)
     if not args:
         raise UserError("usage: defibots devnet exec -- COMMAND [ARGS...]")
-    with Devnet.start(DevnetOptions(fork_url=fork_url)) as devnet:
+    with Devnet.start(DevnetOptions(fork_url=fork_url, chain=chain)) as devnet:
         env = dict(os.environ, DEFIBOTS_RPC_URL=devnet.http_url, DEFIBOTS_WS_URL=devnet.ws_url)
         try:
             code = subprocess.call(args, env=env)
@@ -283,6 +295,10 @@ def relay_main(
     port: Annotated[int, typer.Option(help="Port for the relay's JSON-RPC.", min=1, max=65535)] = 8550,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     block_time: Annotated[float, typer.Option(help="Seconds per block (the relay mines the devnet).")] = 12.0,
+    slot_seconds: Annotated[
+        int | None,
+        typer.Option(help="Stamp each block parent + N s (mainnet-like slots; default: wall-clock).", min=1),
+    ] = None,
 ) -> None:
     """Serve the bundle JSON-RPC methods and build one devnet block per slot."""
     from defibots.devnet.relay import LocalRelay
@@ -293,7 +309,7 @@ def relay_main(
     url = resolve_rpc(rpc, settings)
 
     async def serve() -> None:
-        relay = LocalRelay(url, port=port, block_time=block_time, host=host)
+        relay = LocalRelay(url, port=port, block_time=block_time, host=host, slot_seconds=slot_seconds)
         await relay.start()
         main = asyncio.current_task()
         if main is not None:  # SIGTERM stops as cleanly as Ctrl-C: the relay's fork node must not outlive it

@@ -1,4 +1,5 @@
-"""`Devnet`: a running anvil holding the mainnet replica (from cache), a fork of some RPC, or nothing.
+"""`Devnet`: a running anvil holding a replica (mainnet's or Arbitrum's, from cache), a fork of some RPC, or
+nothing.
 
 The CLI's `devnet up` and the test fixtures both go through `Devnet.start`, so users and tests run the
 same chain.
@@ -18,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from defibots.devnet import replica
+from defibots.devnet.profiles import DEFAULT_PROFILE, replica_profile
 from defibots.errors import UserError
 from defibots.foundry.accounts import dev_accounts
 from defibots.foundry.anvil import AnvilConfig, AnvilNode, rpc_call
@@ -42,7 +43,10 @@ class DevnetOptions:
     use_cache: bool = True
     accounts: int = 10
     chain_id: int | None = None
-    """anvil's --chain-id (default 31337); the replica's state cache holds no chain id: any id restores it."""
+    """anvil's --chain-id (default: the profile's, 31337 or 31338); a state cache holds no chain id: any id
+    restores it."""
+    chain: str = DEFAULT_PROFILE
+    """Which replica (profiles.PROFILES): "mainnet" or "arbitrum"; with fork_url, whose fork rules apply."""
 
 
 class Devnet:
@@ -63,22 +67,32 @@ class Devnet:
         progress: Callable[[str], None] | None = None,
     ) -> Devnet:
         opts = options or DevnetOptions()
-        base = AnvilConfig(host=opts.host, port=opts.port, accounts=opts.accounts, chain_id=opts.chain_id)
+        profile = replica_profile(opts.chain)
+        chain_id = opts.chain_id if opts.chain_id is not None else profile.chain_id
+        base = AnvilConfig(host=opts.host, port=opts.port, accounts=opts.accounts, chain_id=chain_id)
         if opts.fork_url:
-            _check_fork_url(opts.fork_url)
-            cfg = _with(base, fork_url=opts.fork_url, fork_block=opts.fork_block, block_time=opts.block_time)
+            upstream = _check_fork_url(opts.fork_url)
+            if profile.fork_sources and upstream not in profile.fork_sources:
+                allowed = " or ".join(str(i) for i in profile.fork_sources)
+                raise UserError(
+                    f"--chain {profile.name} forks an RPC of chain {allowed}, "
+                    f"but {opts.fork_url} serves chain {upstream}"
+                )
+            fork_id = opts.chain_id if opts.chain_id is not None else profile.fork_chain_id
+            cfg = _with(base, chain_id=fork_id, fork_url=opts.fork_url, fork_block=opts.fork_block,
+                        block_time=opts.block_time)  # fmt: skip
             return cls(AnvilNode(cfg, log_path).start(detach=detach, timeout=60), opts)
         if not opts.replica:
             return cls(
                 AnvilNode(_with(base, block_time=opts.block_time), log_path).start(detach=detach), opts
             )
 
-        cache = replica.cache_path()
+        cache = profile.cache_path()
         if opts.use_cache and cache.is_file():
             node = AnvilNode(_with(base, block_time=opts.block_time, load_state=cache), log_path)
             try:
                 node.start(detach=detach)
-                if replica.replica_present(node.http_url):
+                if profile.present(node.http_url):
                     return cls(node, opts)
                 node.stop()
             except UserError:
@@ -89,7 +103,7 @@ class Devnet:
         node = AnvilNode(base, log_path).start(detach=detach)
         try:
             accounts = rpc_call(node.http_url, "eth_accounts")
-            replica.build_replica(node.http_url, accounts, progress)
+            profile.build(node.http_url, accounts, progress)
             _write_cache(node.http_url, cache)
             if opts.block_time is not None:
                 rpc_call(node.http_url, "evm_setIntervalMining", [opts.block_time])
@@ -156,6 +170,7 @@ class Devnet:
             "http_url": self.http_url,
             "ws_url": self.ws_url,
             "chain_id": self.chain_id,
+            "chain": self.options.chain,
             "block_number": self.block_number(),
             "mode": "fork" if self.options.fork_url else ("replica" if self.options.replica else "empty"),
             "fork_url": self.options.fork_url,
@@ -169,11 +184,15 @@ def _with(cfg: AnvilConfig, **changes: Any) -> AnvilConfig:
     return replace(cfg, **changes)
 
 
-def _check_fork_url(url: str) -> None:
+def _check_fork_url(url: str) -> int:
+    """The chain id `url` serves; a malformed or unreachable URL is one UserError line."""
     if not url.startswith(("http://", "https://", "ws://", "wss://")):
         raise UserError(f"--fork-url {url!r} is not an http(s) or ws(s) URL")
     try:
-        rpc_call(url.replace("ws://", "http://").replace("wss://", "https://"), "eth_chainId", timeout=5)
+        answer = rpc_call(
+            url.replace("ws://", "http://").replace("wss://", "https://"), "eth_chainId", timeout=5
+        )
+        return int(str(answer), 16)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise UserError(f"cannot reach --fork-url {url}: {reason}") from None

@@ -96,7 +96,12 @@ class BlockReport:
 
 
 class LocalRelay:
-    """The devnet's relay and builder. block_time=None: no slot loop, blocks are built by `build_block()`."""
+    """The devnet's relay and builder. block_time=None: no slot loop, blocks are built by `build_block()`.
+
+    slot_seconds: stamp each block parent.timestamp + slot_seconds, as mainnet's fixed 12-s slots do, while
+    blocks are built every `block_time` wall-clock seconds; a searcher pinning its bundle to the planned
+    slot time then lands exactly. None: wall-clock timestamps.
+    """
 
     def __init__(
         self,
@@ -105,8 +110,10 @@ class LocalRelay:
         block_time: float | None = 12.0,
         host: str = "127.0.0.1",
         coinbase: str = BUILDER_COINBASE,
+        slot_seconds: int | None = None,
     ) -> None:
         self.node_url = node_url
+        self.slot_seconds = slot_seconds
         self.host = host
         self.port = port or free_port(host)
         self.block_time = block_time
@@ -356,7 +363,12 @@ class LocalRelay:
 
     async def next_timestamp(self) -> int:
         head = await self.rpc.call("eth_getBlockByNumber", ["latest", False])
-        return max(to_int(head["timestamp"]) + 1, int(time.time()))
+        return self._slot_time(to_int(head["timestamp"]))
+
+    def _slot_time(self, parent_timestamp: int) -> int:
+        if self.slot_seconds is not None:
+            return parent_timestamp + self.slot_seconds
+        return max(parent_timestamp + 1, int(time.time()))
 
     async def build_block(self, timestamp: int | None = None) -> BlockReport:
         """Build and mine the next devnet block: accepted bundles on top, then the public mempool."""
@@ -364,9 +376,7 @@ class LocalRelay:
             head = await self.rpc.call("eth_getBlockByNumber", ["latest", False])
             parent = to_int(head["number"])
             target = parent + 1
-            when = (
-                timestamp if timestamp is not None else max(to_int(head["timestamp"]) + 1, int(time.time()))
-            )
+            when = timestamp if timestamp is not None else self._slot_time(to_int(head["timestamp"]))
             rejected: dict[str, str] = {}
             for queued in self.bundles:
                 if queued.max_block < target:

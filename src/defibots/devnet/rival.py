@@ -22,6 +22,7 @@ from defibots.chain.calldata import calldata
 from defibots.chain.mempool import MempoolWatcher
 from defibots.chain.price_updates import DecodedUpdate, PriceUpdateDecoder
 from defibots.execution.bundles import Bundle, FeeDefaults, SignedTx, TxRequest, sign_request
+from defibots.execution.liquidation_bundles import LIQUIDATION_CALL_SIGNATURE
 from defibots.execution.relay_client import RelayClient
 from defibots.foundry.anvil import rpc_call
 from defibots.protocols.liquidation_plan import MAX_UINT256
@@ -95,7 +96,7 @@ class RivalLiquidator:
         nonce = to_int(await node.call("eth_getTransactionCount", [self.account.address, "latest"]))
         chain_id = to_int(await node.call("eth_chainId", []))
         fees = FeeDefaults(base_fee=to_int(head.get("baseFeePerGas") or 0), priority_fee=self.tip)
-        signature = "liquidationCall(address,address,address,uint256,bool)"
+        signature = LIQUIDATION_CALL_SIGNATURE
         txs = [SignedTx.decode(update)]
         for i, t in enumerate(self.targets):
             data = bytes.fromhex(calldata(signature, t.collateral, t.debt, t.user, MAX_UINT256, False)[2:])

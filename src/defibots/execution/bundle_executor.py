@@ -43,6 +43,7 @@ from defibots.execution.bundles import (
 )
 from defibots.execution.executor_client import ExecutorClient
 from defibots.execution.inclusion import InclusionResult, InclusionStatus, InclusionTracker, StageTimes
+from defibots.execution.nonce import BlockNonce
 from defibots.execution.public_tx import TOKENS_BY_ADDRESS, describe, route_for
 from defibots.execution.relay_client import RelayFanout, SendOutcome
 from defibots.execution.route import Payment, Route
@@ -53,6 +54,7 @@ from defibots.execution.simulation import (
     SimulationResult,
     balance_changes_from_prestate_diff,
 )
+from defibots.execution.simulation.warmup import pool_reads
 from defibots.journal import ErrorRecord, Journal, OpportunityRecord, Pnl, Receipt, Send, Simulation
 
 log = logging.getLogger(__name__)
@@ -166,9 +168,8 @@ class BundleExecutor(Executor):
         self.tracker = InclusionTracker(self.node, poll_interval=0.05)
         self.stats = BundleExecutorStats()
         self.results: list[InclusionResult] = []
-        self._nonce: tuple[int, int] | None = None  # (state block, our next nonce after it)
+        self.nonce = BlockNonce(self.node, signer.address)
         self._warmed = 0
-        self._fork_rpc: HttpRpc | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -266,7 +267,7 @@ class BundleExecutor(Executor):
             payment=Payment.PROFIT_BPS,
             payment_value=action.builder_share_bps,
         )
-        nonce = await self._next_nonce(action.state_block)
+        nonce = await self.nonce.after(action.state_block)
         fees = FeeDefaults(base_fee=action.base_fee, priority_fee=action.priority_fee)
         request = TxRequest(to=self.client.address, data=self.client.execute_calldata(route))
         gas = max(MIN_GAS_LIMIT, opp.gas * GAS_LIMIT_FACTOR)
@@ -309,31 +310,13 @@ class BundleExecutor(Executor):
             return
         self._warmed = prepare.state_block
         await self.simulator.prepare()
-        await self._next_nonce(prepare.state_block)
+        await self.nonce.after(prepare.state_block)
         calls: list[tuple[str, list[Any]]] = [
             ("eth_getBalance", [self.signer.address, "latest"]),
             ("eth_call", [self._balance_call(WETH), "latest"]),
+            *pool_reads(prepare.pools),
         ]
-        for pool in prepare.pools:
-            views = ["getReserves()"] if pool.protocol == "v2" else ["slot0()", "liquidity()"]
-            views += [f"tickBitmap(int16)|{w}" for w in pool.bitmap_words if -(2**15) <= w < 2**15]
-            for view in views:
-                signature, _, arg = view.partition("|")
-                data = calldata(signature, int(arg)) if arg else calldata(signature)
-                calls.append(("eth_call", [{"to": pool.address, "data": data}, "latest"]))
-            for token in (pool.token0, pool.token1):
-                data = calldata("balanceOf(address)", pool.address)
-                calls.append(("eth_call", [{"to": token, "data": data}, "latest"]))
-        if self._fork_rpc is None or self._fork_rpc.url != self.simulator.node_url:
-            self._fork_rpc = HttpRpc(self.simulator.node_url)
-        await self._fork_rpc.batch_replies(calls)
-
-    async def _next_nonce(self, state_block: int) -> int:
-        """Our nonce for the block after `state_block` (one query per block; bundles that miss use none)."""
-        if self._nonce is None or self._nonce[0] != state_block:
-            count = to_int(await self.node.call("eth_getTransactionCount", [self.signer.address, "latest"]))
-            self._nonce = (state_block, count)
-        return self._nonce[1]
+        await self.simulator.warm(calls)
 
     # ---------------------------------------------------------------- after sending
 
@@ -489,8 +472,6 @@ class BundleExecutor(Executor):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.relays.close()
-        if self._fork_rpc is not None:
-            await self._fork_rpc.close()
         await self.simulator.close()
         await self.node.close()
 

@@ -27,9 +27,10 @@ from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
-from defibots.actions import LiquidationBundle, PlannedLiquidation
+from defibots.actions import LiquidationBundle, LiquidationPrepare, PlannedLiquidation
 from defibots.chain.addresses import TOKENS
 from defibots.chain.async_rpc import HttpRpc, RpcReplyError, to_int
+from defibots.chain.calldata import calldata
 from defibots.engine import Action, Capability, Executor
 from defibots.execution.bundles import (
     Bundle,
@@ -41,10 +42,13 @@ from defibots.execution.bundles import (
 )
 from defibots.execution.inclusion import InclusionResult, InclusionStatus, InclusionTracker
 from defibots.execution.liquidator import Liquidated, liquidate_calldata, parse_liquidated
+from defibots.execution.nonce import BlockNonce
 from defibots.execution.public_tx import TOKENS_BY_ADDRESS
 from defibots.execution.relay_client import RelayFanout
 from defibots.execution.simulation import AnvilSimulator, BundleSimulationError, LogEntry, SimulationResult
+from defibots.execution.simulation.warmup import pool_reads, read
 from defibots.journal import ErrorRecord, Journal, OpportunityRecord, Pnl, Receipt, Send, Simulation
+from defibots.protocols.liquidation_plan import MAX_UINT256
 from defibots.state.aave import LIQUIDATION_CALL
 
 log = logging.getLogger(__name__)
@@ -52,6 +56,9 @@ log = logging.getLogger(__name__)
 WETH = TOKENS["WETH"].address
 GAS_LIMIT = 900_000
 """Per liquidation: about twice what one uses; an unused limit costs nothing in a bundle."""
+
+LIQUIDATION_CALL_SIGNATURE = "liquidationCall(address,address,address,uint256,bool)"
+FLASH_LOAN_SIMPLE = "flashLoanSimple(address,address,uint256,bytes,uint16)"
 
 
 @dataclass
@@ -72,7 +79,9 @@ class LiquidationExecutorStats:
     gas_cost: int = 0
     builder_paid: int = 0
     latency_ms: list[float] = field(default_factory=list)
-    """Trigger received -> every relay answered, per sent bundle."""
+    """Pending update received -> every relay answered, per bundle sent behind one (the race that counts)."""
+    stages_ms: list[tuple[float, float, float]] = field(default_factory=list)
+    """The same bundles' (received -> decided, -> simulated, -> sent)."""
     results: list[dict[str, Any]] = field(default_factory=list)
     last_error: str = ""
     recent: list[str] = field(default_factory=list)
@@ -117,6 +126,8 @@ class LiquidationExecutor(Executor):
         self.tracker = InclusionTracker(self.node, poll_interval=0.05)
         self.stats = LiquidationExecutorStats()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._warmed = 0
+        self.nonce = BlockNonce(self.node, signer.address)
 
     @property
     def name(self) -> str:
@@ -126,6 +137,9 @@ class LiquidationExecutor(Executor):
         await self.simulator.start()
 
     async def execute(self, action: Action) -> None:
+        if isinstance(action, LiquidationPrepare):
+            await self.warm(action)
+            return
         if not isinstance(action, LiquidationBundle):
             raise TypeError(f"{self.name} cannot carry out {type(action).__name__}")
         self.stats.bundles += 1
@@ -139,7 +153,7 @@ class LiquidationExecutor(Executor):
         try:
             sim = await self.simulator.simulate(
                 prepared.bundle, state_block=action.state_block, timestamp=action.timestamp,
-                watch=[self.liquidator],
+                watch=[self.liquidator, self.simulator.coinbase], trace=False,
             )  # fmt: skip
         except (BundleSimulationError, RpcReplyError) as exc:
             self.stats.stale += 1
@@ -166,8 +180,11 @@ class LiquidationExecutor(Executor):
             self.stats.last_error = "; ".join(str(o.error) for o in outcomes) or "no relay configured"
             self._record_error("relay", "send_failed", self.stats.last_error, action.target_block)
             return
-        if action.stamps.received:
-            self.stats.latency_ms.append((sent_ns - action.stamps.received) / 1e6)
+        st = action.stamps
+        if action.trigger is not None and st.received:
+            self.stats.latency_ms.append((sent_ns - st.received) / 1e6)
+            decide, simulate = st.decided - st.received, st.simulated - st.decided
+            self.stats.stages_ms.append((decide / 1e6, simulate / 1e6, (sent_ns - st.simulated) / 1e6))
         self.stats.sent += 1
         relays = ",".join(dict.fromkeys(o.relay for o in accepted))
         hashes = tuple(t.hash_hex for t in prepared.bundle.txs)
@@ -193,7 +210,7 @@ class LiquidationExecutor(Executor):
             trigger = SignedTx.decode(action.trigger.raw)
             if trigger.hash_hex != action.trigger.hash.lower():
                 raise BundleFormatError(f"update bytes hash to {trigger.hash_hex}, not {action.trigger.hash}")
-        nonce = to_int(await self.node.call("eth_getTransactionCount", [self.signer.address, "latest"]))
+        nonce = await self.nonce.after(action.state_block)
         fees = FeeDefaults(base_fee=action.base_fee, priority_fee=action.priority_fee)
         ours = []
         for i, planned in enumerate(action.liquidations):
@@ -205,6 +222,26 @@ class LiquidationExecutor(Executor):
             txs, action.target_block, min_timestamp=action.timestamp, max_timestamp=action.timestamp
         )
         return PreparedLiquidations(trigger, tuple(ours), bundle)
+
+    async def warm(self, prepare: LiquidationPrepare) -> None:
+        """Re-point the simulator's fork at the new head and read into it what a liquidation reads, so the
+        first bundle of the slot (a pending update's) does not fetch it: the accounts' data, a dry
+        liquidationCall and flash loan from our contract (their code paths, reserves and oracle; both
+        revert, which is fine), and the pools."""
+        if self._warmed >= prepare.state_block:
+            return
+        self._warmed = prepare.state_block
+        await self.simulator.prepare(prepare.state_block)
+        await self.nonce.after(prepare.state_block)
+        pool, us = prepare.pool, self.liquidator
+        calls = [("eth_getBalance", [self.signer.address, "latest"]), *pool_reads(prepare.pools)]
+        for a in prepare.accounts:
+            calls.append(read(pool, calldata("getUserAccountData(address)", a.user)))
+            dry = calldata(LIQUIDATION_CALL_SIGNATURE, a.collateral, a.debt, a.user, MAX_UINT256, False)
+            calls.append(read(pool, dry, us))
+        for debt in dict.fromkeys(a.debt for a in prepare.accounts):
+            calls.append(read(pool, calldata(FLASH_LOAN_SIMPLE, us, debt, 1, b"", 0), us))
+        await self.simulator.warm(calls)
 
     def check(
         self, action: LiquidationBundle, prepared: PreparedLiquidations, sim: SimulationResult
@@ -224,9 +261,6 @@ class LiquidationExecutor(Executor):
             (profit,) = abi_decode(["uint256"], ours.output) if len(ours.output) == 32 else (-1,)
             if profit != planned.contract_profit:
                 return f"stale: {user} simulated profit {profit} != predicted {planned.contract_profit}"
-            if ours.eth_sent_to_coinbase != planned.builder_payment_wei:
-                paid, promised = ours.eth_sent_to_coinbase, planned.builder_payment_wei
-                return f"stale: {user} builder payment {paid} != predicted {promised}"
             event = _liquidated(ours.logs, self.liquidator)
             plan = planned.plan
             if event is None or (event.debt_covered, event.collateral_seized, event.swap_out) != (
@@ -235,6 +269,11 @@ class LiquidationExecutor(Executor):
                 plan.swap_out,
             ):
                 return f"stale: {user} simulated liquidation {event} differs from the plan"
+        # untraced simulation: the builder's whole gain is the block's tips plus exactly our payments
+        promised = sum(p.builder_payment_wei for p in action.liquidations)
+        paid = sim.eth_changes.get(self.simulator.coinbase, 0) - sum(t.gas_fees for t in sim.txs)
+        if paid != promised:
+            return f"stale: builder payments {paid} != predicted {promised}"
         return None
 
     # ---------------------------------------------------------------- after sending

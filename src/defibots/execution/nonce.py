@@ -54,3 +54,18 @@ class NonceManager:
     def resync(self) -> None:
         """Forget the counter: the next reserve asks the node again."""
         self._next = None
+
+
+class BlockNonce:
+    """A bundle sender's nonce for the block after a given head: one query per head. Bundles that miss
+    use none, so every bundle built on one head starts at the same nonce."""
+
+    def __init__(self, node: AsyncJsonRpc, sender: str) -> None:
+        self.node, self.sender = node, sender
+        self._at: tuple[int, int] | None = None  # (state block, the nonce after it)
+
+    async def after(self, state_block: int) -> int:
+        if self._at is None or self._at[0] != state_block:
+            count = to_int(await self.node.call("eth_getTransactionCount", [self.sender, "latest"]))
+            self._at = (state_block, count)
+        return self._at[1]

@@ -120,15 +120,7 @@ class BackrunStrategy(Strategy):
         return ()
 
     def pools_to_warm(self) -> tuple[PoolToWarm, ...]:
-        out = []
-        for pool in self.uniswap.pools.values():
-            if isinstance(pool, UniswapV3Pool):
-                word = (pool.tick // pool.tick_spacing) >> 8  # floor, as TickBitmap.position
-                words = (word - 1, word, word + 1)
-                out.append(PoolToWarm(pool.address, "v3", pool.token0, pool.token1, words))
-            else:
-                out.append(PoolToWarm(pool.address, "v2", pool.token0, pool.token1))
-        return tuple(out)
+        return pools_to_warm(self.uniswap.pools.values())
 
     def plan(self, swap: MempoolSwap) -> BackrunBundleAction | None:
         """The backrun of one pending swap (None when there is nothing to do, counted in `stats`)."""
@@ -202,3 +194,16 @@ class BackrunStrategy(Strategy):
         finder.params = replace(self.params, base_fee=base_fee)
         finder.block_number = target
         return finder
+
+
+def pools_to_warm(pools: Iterable[PoolModel]) -> tuple[PoolToWarm, ...]:
+    """What a swap through each pool reads first (V3: the bitmap words around the current tick)."""
+    out = []
+    for pool in pools:
+        if isinstance(pool, UniswapV3Pool):
+            word = (pool.tick // pool.tick_spacing) >> 8  # floor, as TickBitmap.position
+            words = (word - 1, word, word + 1)
+            out.append(PoolToWarm(pool.address, "v3", pool.token0, pool.token1, words))
+        else:
+            out.append(PoolToWarm(pool.address, "v2", pool.token0, pool.token1))
+    return tuple(out)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from defibots.actions import LiquidationBundle, PlannedLiquidation
+from defibots.actions import AccountToWarm, LiquidationBundle, LiquidationPrepare, PlannedLiquidation
 from defibots.chain.events import NewBlock, PendingPriceUpdate, PendingTx
 from defibots.engine import Action, Strategy
 from defibots.events import Event
@@ -33,7 +33,7 @@ from defibots.protocols.uniswap_router import PoolModel, pool_after_swap
 from defibots.state.aave import AaveUpdated, AaveV3Market, aave, account_positions, liquidation_price
 from defibots.state.store import MarketState
 from defibots.state.uniswap import uniswap
-from defibots.strategies.backrun import Head
+from defibots.strategies.backrun import Head, pools_to_warm
 
 BPS = 10_000
 
@@ -125,9 +125,10 @@ class LiquidationStrategy(Strategy):
         """A new oracle price: the asset's holders re-valued; returns the ones now under 1."""
         self._prices[asset] = price
         holders = self.book.set_price(asset, price)
-        for user in holders:
-            self._mark(user)
-        return [u for u in holders if self.book.health_factor(u) < WAD]
+        near = self.book.below(holders, self.params.near_health_factor)
+        self.near.difference_update(holders)
+        self.near.update(near)
+        return self.book.liquidatable(near)
 
     # ---------------------------------------------------------------- events
 
@@ -137,7 +138,10 @@ class LiquidationStrategy(Strategy):
         elif isinstance(event, AaveUpdated):
             action = self.on_updated(event)
         elif isinstance(event, NewBlock):
+            if event.number < self.head.number:
+                return ()
             action = self.on_block(event)
+            return (self.warm_up(), action) if action is not None else (self.warm_up(),)
         else:
             action = None
         return (action,) if action is not None else ()
@@ -152,6 +156,33 @@ class LiquidationStrategy(Strategy):
             self._value(user, at)
         under = [u for u in self.near if self.book.health_factor(u) < WAD]
         return self.bundle(under, None, {}, "interest")
+
+    def warm_up(self, n: int = 16) -> LiquidationPrepare:
+        """The simulator's preparation for the new head: the accounts a price move would liquidate first
+        (the `n` largest debts among those near HF 1, as `bundle` ranks them) on their largest collateral
+        and debt, and every pool the collateral could be sold in."""
+        accounts = []
+        for user in sorted(self.near, key=self.book.debt_base, reverse=True)[:n]:
+            account = self.aave.account(user)
+            if account is None:
+                continue
+            held = {a: p.scaled_a_token for a, p in account.positions if p.collateral and p.scaled_a_token}
+            owed = {a: p.scaled_debt for a, p in account.positions if p.scaled_debt}
+            if held and owed:
+                accounts.append(AccountToWarm(user, self._largest(held), self._largest(owed)))
+        return LiquidationPrepare(
+            state_block=self.head.number, pool=self.aave.pool, accounts=tuple(accounts),
+            pools=pools_to_warm(uniswap(self.market).pools.values()),
+        )  # fmt: skip
+
+    def _largest(self, scaled: dict[str, int]) -> str:
+        """The asset worth most at the oracle (scaled units, so an approximation: enough to pick one)."""
+
+        def value(asset: str) -> int:
+            reserve = self.aave.reserve(asset)
+            return scaled[asset] * reserve.price // reserve.state.configuration.unit
+
+        return max(scaled, key=value)
 
     def on_updated(self, event: AaveUpdated) -> LiquidationBundle | None:
         if event.reorg:
@@ -179,12 +210,8 @@ class LiquidationStrategy(Strategy):
             self.stats.unknown_feed += 1
             return None
         prices = dict.fromkeys(assets, update.answer)
-        under: dict[str, None] = {}
-        for asset in assets:
-            for user, hf in self.book.health_factors_at(asset, update.answer).items():
-                if hf < WAD:
-                    under[user] = None
-        return self.bundle(list(under), update.tx, prices, "pending_update")
+        under = [u for asset in assets for u in self.book.liquidatable_at(asset, update.answer)]
+        return self.bundle(list(dict.fromkeys(under)), update.tx, prices, "pending_update")
 
     # ---------------------------------------------------------------- planning
 

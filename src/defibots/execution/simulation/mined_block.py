@@ -56,8 +56,12 @@ async def mine_and_revert(
     timestamp: int | None,
     watch: Sequence[str],
     coinbase: str,
+    trace: bool = True,
 ) -> SimulationResult:
-    """Mine `bundle` as the block after `setup.parent` with fee recipient `coinbase`, read it, revert it."""
+    """Mine `bundle` as the block after `setup.parent` with fee recipient `coinbase`, read it, revert it.
+
+    trace=False skips the prestate trace: each transaction's coinbase_diff and eth_changes then read 0,
+    while the watched balances stay exact (for callers that check payments through them)."""
     parent, restore_coinbase, next_base_fee = setup.parent, setup.restore_coinbase, setup.next_base_fee
     parent_number = to_int(parent["number"])
     parent_time = to_int(parent["timestamp"])
@@ -89,12 +93,13 @@ async def mine_and_revert(
                     f"tx {i} {tx.hash_hex} could not be executed at its position (nonce, balance or fee cap)"
                 )
         number = block["number"]
-        calls: list[tuple[str, list[Any]]] = [
-            ("eth_getBlockReceipts", [number]),
-            ("debug_traceBlockByNumber", [number, _PRESTATE_DIFF]),
-        ]
+        calls: list[tuple[str, list[Any]]] = [("eth_getBlockReceipts", [number])]
+        if trace:
+            calls.append(("debug_traceBlockByNumber", [number, _PRESTATE_DIFF]))
         calls += [("eth_getBalance", [a, number]) for a in watched]
-        receipts, traces, *after = await rpc.batch(calls)
+        receipts, *rest = await rpc.batch(calls)
+        traces = rest.pop(0) if trace else [{}] * len(bundle.txs)
+        after = rest
         outputs = {t["hash"]: t for t in block["transactions"] if isinstance(t, dict)}
         failed = [r["transactionHash"] for r in receipts[: len(bundle.txs)] if to_int(r["status"]) == 0]
         errors: dict[str, str] = {}

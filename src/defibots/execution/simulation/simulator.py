@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from eth_utils import to_checksum_address
 
@@ -75,6 +76,15 @@ class AnvilSimulator:
         async with self._lock:
             await self.backend.prepare(state_block)
 
+    async def warm(self, calls: Sequence[tuple[str, list[Any]]]) -> None:
+        """Run read-only calls on the simulation node so what they touch is cached there (see warmup.py);
+        replies, errors included, are ignored."""
+        await self.start()
+        rpc = self.backend.rpc
+        assert rpc is not None
+        async with self._lock:
+            await rpc.batch_replies(list(calls))
+
     async def simulate(
         self,
         bundle: Bundle,
@@ -82,15 +92,18 @@ class AnvilSimulator:
         timestamp: int | None = None,
         watch: Sequence[str] = (),
         coinbase: str | None = None,
+        trace: bool = True,
     ) -> SimulationResult:
         """Run the bundle at the top of the block after `state_block` (default: the latest block).
 
         timestamp defaults to the parent's + 1 (as eth_callBundle). Raises BundleSimulationError when a
-        transaction cannot be executed at all; reverts are results.
+        transaction cannot be executed at all; reverts are results. trace=False: see mine_and_revert.
         """
         await self.start()
         rpc = self.backend.rpc
         assert rpc is not None
         async with self._lock:
             setup = await self.backend.setup(state_block, coinbase)
-            return await mine_and_revert(rpc, bundle, setup, timestamp, watch, coinbase or self.coinbase)
+            return await mine_and_revert(
+                rpc, bundle, setup, timestamp, watch, coinbase or self.coinbase, trace
+            )
