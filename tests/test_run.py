@@ -133,10 +133,8 @@ def test_cex_amm_arb_trades_both_legs_under_run(
 
 
 def test_bad_input_is_one_error_line(devnet: Devnet, tmp_path: Path) -> None:
-    assert (
-        error_line(run(tmp_path, "nope"))
-        == "error: unknown strategy 'nope' (registered: aave_loop, amm_arb, cex_amm_arb, pool_imbalance)"
-    )
+    registered = "aave_loop, amm_arb, cex_amm_arb, gmx_perp, pool_imbalance"
+    assert error_line(run(tmp_path, "nope")) == f"error: unknown strategy 'nope' (registered: {registered})"
     bad_key = "[strategies.pool_imbalance]\nmin_gap = 3\n"
     assert error_line(run(tmp_path, "pool_imbalance", "--rpc", devnet.http_url, config=bad_key)) == (
         "error: unknown key strategies.pool_imbalance.min_gap (known: tokens, min_gap_bps)"

@@ -10,7 +10,8 @@ that made it:
 - `LoopRebalance` (AAVE_LOOP): move a leveraged Aave loop to a new leverage in one transaction;
 - `HedgedArb` (HEDGED_ARB): an AMM-CEX round trip, a single swap on chain hedged by an IOC on a venue;
 - `LiquidationBundle` (LIQUIDATION): Aave liquidations through the Liquidator contract, behind the price
-  update that makes them possible when there is one.
+  update that makes them possible when there is one;
+- `GmxPerpOrder` (GMX_ORDER): open or close a leveraged GMX V2 position (the keeper executes it).
 
 `Opportunity` (a priced arbitrage cycle) is what the executor routes: the route encoder turns its
 cycle into executor hops, and its predicted profit is what the simulation must reproduce. Pure data and
@@ -299,3 +300,23 @@ class LiquidationPrepare(Action):
     pool: str
     accounts: tuple[AccountToWarm, ...] = ()
     pools: tuple[PoolToWarm, ...] = ()
+
+
+@dataclass(kw_only=True)
+class GmxPerpOrder(Action):
+    """Open (with its take profit and stop loss) or close a GMX V2 position on `market` (the index token's
+    name, "ETH"). The executor sizes an open: `collateral_usd`, at most `max_portfolio_share` of what the
+    account holds, times `leverage`; it does nothing when the account already is on that side (open) or
+    has no such position (close)."""
+
+    capability: ClassVar[Capability] = Capability.GMX_ORDER
+    intent: Literal["open", "close"]
+    market: str
+    is_long: bool
+    collateral_token: str
+    collateral_usd: Decimal
+    leverage: Decimal
+    max_portfolio_share: Decimal
+    take_profit_pct: Decimal | None
+    stop_loss_pct: Decimal | None
+    reason: str

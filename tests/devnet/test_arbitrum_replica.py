@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,12 @@ def test_cli_up_arbitrum_detach_and_down(arbitrum: Devnet, tmp_path: Path) -> No
         assert up.returncode == 0, up.stderr
         assert "arbitrum replica (restored from cache)" in up.stdout and "chain id  31338" in up.stdout
         assert rpc_call(f"http://127.0.0.1:{port}", "eth_chainId") == hex(A.ARBITRUM_DEVNET)
+        state = json.loads((tmp_path / "devnet.json").read_text())
+        with urllib.request.urlopen(state["gmx_oracle_url"] + "/prices/tickers", timeout=5) as reply:
+            tickers = {t["tokenSymbol"]: int(t["minPrice"]) for t in json.loads(reply.read())}
+        assert tickers["WETH"] == 3000 * 10**12 * 9_999 // 10_000  # the mid less half the 2-bps spread
     finally:
         down = run("down")
     assert down.returncode == 0 and "stopped" in down.stdout
+    with pytest.raises(ProcessLookupError):  # the keeper went down with the devnet
+        os.kill(state["gmx_keeper_pid"], 0)

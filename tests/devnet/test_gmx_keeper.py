@@ -6,6 +6,8 @@ its price is reached."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -131,3 +133,12 @@ def test_a_crash_gets_the_position_liquidated(world: tuple[Devnet, GmxOracle, Gm
     keeper.step()
     assert keeper.stats.liquidated == 1
     assert reader.account_positions(user.address) == []
+
+
+def test_the_keeper_refuses_a_chain_without_the_stand_in(replica: Devnet) -> None:
+    cli = [sys.executable, "-m", "defibots.cli.main", "devnet", "keeper", "--rpc", replica.http_url]
+    done = subprocess.run(cli, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: no GMX stand-in at {replica.http_url} (start one with `defibots devnet up --chain arbitrum`)"
+    ]

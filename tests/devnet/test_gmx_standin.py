@@ -10,7 +10,7 @@ from web3 import Web3
 from web3.exceptions import ContractCustomError
 
 from defibots.chain.calldata import calldata, selector
-from defibots.devnet import gmx_keys as K
+from defibots.chain.gmx import keys as K
 from defibots.devnet import gmx_standin as g
 from defibots.devnet.node import Devnet
 

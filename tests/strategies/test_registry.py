@@ -48,12 +48,13 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_builtins_are_found_by_module_with_no_central_list() -> None:
     registry = discover(eps=[])
-    assert registry.names() == ["aave_loop", "amm_arb", "cex_amm_arb", "pool_imbalance"]
+    assert registry.names() == ["aave_loop", "amm_arb", "cex_amm_arb", "gmx_perp", "pool_imbalance"]
     origins = {e.spec.name: e.origin for e in registry.entries()}
     assert origins == {
         "aave_loop": "defibots.strategies.aave_loop",
         "amm_arb": "defibots.strategies.amm_arb",
         "cex_amm_arb": "defibots.strategies.cex_amm_arb",
+        "gmx_perp": "defibots.strategies.gmx_perp",
         "pool_imbalance": "defibots.strategies.pool_imbalance",
     }
     assert registry.get("amm_arb").executors == (Capability.PUBLIC_TX,)
@@ -63,7 +64,7 @@ def test_builtins_are_found_by_module_with_no_central_list() -> None:
 def test_unknown_name_lists_the_registered_ones() -> None:
     with pytest.raises(UserError) as err:
         discover(eps=[]).get("nope")
-    names = "aave_loop, amm_arb, cex_amm_arb, pool_imbalance"
+    names = "aave_loop, amm_arb, cex_amm_arb, gmx_perp, pool_imbalance"
     assert str(err.value) == f"unknown strategy 'nope' (registered: {names})"
 
 

@@ -75,8 +75,13 @@ def up(
         bool, typer.Option("--show-keys", help="Also print the dev accounts' keys.")
     ] = False,
     chain: ChainOpt = "mainnet",
+    keeper_delay: Annotated[
+        float, typer.Option(help="Arbitrum replica: seconds before the GMX keeper executes an order.", min=0)
+    ] = 1.0,
 ) -> None:
-    """Start anvil with a replica (mainnet by default) or a fork; print endpoints and funded accounts."""
+    """Start anvil with a replica (mainnet by default) or a fork; print endpoints and funded accounts.
+
+    The Arbitrum replica also starts the GMX keeper with its oracle routes (`devnet keeper`)."""
     from defibots.devnet.node import Devnet, default_rpc_url, write_state
 
     if default_rpc_url():
@@ -89,11 +94,17 @@ def up(
             log_path=state_dir() / "anvil.log",
             progress=lambda step: status.update(f"building {chain} replica: {step}"),
         )
+    keeper = None
     try:
         info = devnet.describe()
+        if chain == "arbitrum" and not fork_url:
+            keeper, info["gmx_oracle_url"] = _start_gmx_keeper(devnet.http_url, keeper_delay)
+            info["gmx_keeper_pid"] = keeper.pid
         write_state(info)
         _print_info(info, devnet.rebuilt, show_keys)
     except BaseException:
+        if keeper is not None:
+            keeper.terminate()
         devnet.stop()
         raise
     if detach:
@@ -106,8 +117,18 @@ def up(
     except KeyboardInterrupt:
         pass
     finally:
+        if keeper is not None:
+            keeper.terminate()
+            keeper.wait(10)
         devnet.stop()
         _forget_state()
+
+
+def _start_gmx_keeper(rpc_url: str, delay: float) -> tuple[subprocess.Popen[bytes], str]:
+    from defibots.devnet.gmx_process import start_keeper
+
+    with console.status("starting the GMX keeper and oracle"):
+        return start_keeper(rpc_url, state_dir() / "gmx-keeper.log", delay)
 
 
 def _print_info(info: dict[str, object], rebuilt: bool, show_keys: bool) -> None:
@@ -124,6 +145,8 @@ def _print_info(info: dict[str, object], rebuilt: bool, show_keys: bool) -> None
     console.print(f"  chain id  {info['chain_id']}")
     console.print(f"  block     {info['block_number']}")
     console.print(f"  pid       {info['pid']}")
+    if "gmx_oracle_url" in info:
+        console.print(f"  GMX       keeper and oracle routes at {info['gmx_oracle_url']}")
     console.print("  funded accounts:")
     accounts = info.get("accounts")
     keys = dev_accounts(len(accounts)) if show_keys and isinstance(accounts, list) else []
@@ -174,6 +197,11 @@ def down() -> None:
     if "anvil" not in cmdline:
         _forget_state()
         raise UserError(f"pid {pid} is not an anvil process; forgetting the stale state file")
+    keeper = info.get("gmx_keeper_pid") if info else None
+    if isinstance(keeper, int) and pid_alive(keeper):
+        from defibots.devnet.gmx_process import stop_keeper
+
+        stop_keeper(keeper)
     os.kill(pid, signal.SIGTERM)
     for _ in range(100):
         if not pid_alive(pid):
@@ -339,3 +367,59 @@ def relay_main(
         asyncio.run(serve())
     except (KeyboardInterrupt, asyncio.CancelledError):
         console.print("relay stopped", soft_wrap=True)
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+@app.command()
+def keeper(
+    rpc: RpcOpt = None,
+    config: ConfigOpt = None,
+    port: Annotated[int, typer.Option(help="Port for the oracle routes.", min=1, max=65535)] = 8560,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    delay: Annotated[float, typer.Option(help="Seconds before an order is executed.", min=0)] = 1.0,
+    poll: Annotated[float, typer.Option(help="Seconds between keeper rounds.", min=0.05)] = 0.25,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No live table (as a background process).")] = False,
+) -> None:
+    """Run the GMX keeper of the Arbitrum replica: it executes and liquidates at its oracle's prices and
+    serves GMX's oracle-keeper routes (/prices/tickers, /signed_prices/latest, /tokens, /markets/info) and
+    POST /admin/prices to move a price."""
+    from rich.live import Live
+    from rich.table import Table
+
+    from defibots.devnet.gmx_service import GmxServiceConfig, gmx_service
+    from defibots.devnet.gmx_standin import deployment
+    from defibots.foundry.anvil import rpc_call
+
+    url = resolve_rpc(rpc, load_settings(config))
+    handler = deployment()["OrderHandler"]
+    if rpc_call(url, "eth_getCode", [handler, "latest"], timeout=10) in ("0x", "", None):
+        raise UserError(f"no GMX stand-in at {url} (start one with `defibots devnet up --chain arbitrum`)")
+    signal.signal(signal.SIGTERM, _interrupt)  # `devnet down` stops it as cleanly as Ctrl-C
+
+    with gmx_service(
+        GmxServiceConfig(url, host=host, port=port, delay_seconds=delay, poll_seconds=poll)
+    ) as svc:
+        console.print(f"GMX keeper for {url}; oracle routes at {svc.url} (Ctrl-C stops)", soft_wrap=True)
+
+        def table() -> Table:
+            s = svc.keeper.stats
+            t = Table("executed", "cancelled", "frozen", "liquidated", "waiting", "errors", "prices")
+            prices = ", ".join(
+                f"{p.token.symbol} {svc.oracle.usd(p.token.symbol):.2f}" for p in svc.oracle.prices()
+            )
+            t.add_row(*(str(n) for n in (s.executed, s.cancelled, s.frozen, s.liquidated, s.waiting)),
+                      str(len(svc.errors)), prices)  # fmt: skip
+            return t
+
+        with contextlib.suppress(KeyboardInterrupt):
+            if quiet:
+                while True:
+                    time.sleep(1)
+            with Live(table(), console=console, refresh_per_second=2) as live:
+                while True:
+                    time.sleep(0.5)
+                    live.update(table())
+    console.print("keeper stopped")

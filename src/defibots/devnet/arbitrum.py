@@ -21,8 +21,9 @@ from eth_typing import ChecksumAddress
 
 from defibots.chain import addresses as A
 from defibots.chain.calldata import calldata
+from defibots.chain.gmx import keys as gmx_keys
 from defibots.chain.pool_address import v3_pool_address
-from defibots.devnet import gmx_keys, gmx_markets, gmx_standin, replica
+from defibots.devnet import gmx_markets, gmx_standin, replica
 from defibots.devnet.replica import DEPLOYER, ReplicaBuilder
 from defibots.foundry.anvil import rpc_call
 from defibots.paths import npm_artifact, state_dir

@@ -23,7 +23,7 @@ from eth_utils import keccak, to_checksum_address
 
 from defibots.chain import addresses as A
 from defibots.chain.calldata import calldata
-from defibots.devnet import gmx_keys as K
+from defibots.chain.gmx import keys as K
 from defibots.devnet.gmx_markets import GmxMarketParams, GmxMarketsConfig, gmx_markets
 from defibots.errors import ToolchainError
 from defibots.foundry.accounts import dev_account

@@ -49,6 +49,7 @@ STATE_EVENTS: dict[str, tuple[str, ...]] = {
     "uniswap": ("NewBlock", "PoolsUpdated"),
     "aave_loop": ("AaveAccountRead",),
     "cex": ("BookTop",),
+    "candles": ("CandlesClosed",),
 }
 """The state this job can provide, and the events its sources put on the bus."""
 JOB_CAPABILITIES = (Capability.RECORD, Capability.PUBLIC_TX, Capability.AAVE_LOOP, Capability.HEDGED_ARB)
@@ -177,6 +178,8 @@ class StrategyJob(EngineJob):
         if "cex" in spec.state:
             self.cex_feed = self._cex_feed(settings)
             collectors.append(self.cex_feed)
+        if "candles" in spec.state:
+            collectors.append(self._candles(settings))
         self.strategy = spec.build(context, settings)
         self.executors: list[Executor] = []
         for capability in spec.executors:
@@ -211,6 +214,15 @@ class StrategyJob(EngineJob):
 
         s: Any = settings
         return CexFeed(s.exchange, tuple(s.symbols), s.url, poll_interval_s=s.poll_interval_s)
+
+    def _candles(self, settings: BaseModel) -> Collector:
+        """The strategy's `exchange`, `url`, `symbol`, `timeframe` candles, `candles_needed` per event."""
+        from defibots.cex.candles import CandleFeed
+        from defibots.cex.feed import make_exchange
+
+        s: Any = settings
+        client = make_exchange(s.exchange, url_override=s.url)
+        return CandleFeed(client, s.exchange, s.symbol, s.timeframe, s.candles_needed, s.poll_interval_s)
 
     def _hedged(self, executor: str, signer: LocalAccount, settings: BaseModel) -> Executor:
         """Both legs: the executor contract for the swap, a ccxt.pro client with the user's keys (env vars

@@ -34,9 +34,10 @@ from defibots.state.uniswap import PoolsUpdated
 
 ENTRY_POINT_GROUP = "defibots.strategies"
 BUILTIN_PACKAGE = "defibots.strategies"
-STATES = ("uniswap", "cex", "aave_loop")
+STATES = ("uniswap", "cex", "aave_loop", "candles")
 """State a strategy may ask for: "uniswap" (the tracked V2/V3 pool models, kept current from the chain),
-"cex" (order books of a ccxt venue) and "aave_loop" (the signer's Aave loop account, read every block)."""
+"cex" (order books of a ccxt venue), "aave_loop" (the signer's Aave loop account, read every block) and
+"candles" (closed OHLCV candles of one venue symbol, ccxt fetch_ohlcv)."""
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*\Z")
 """A name is a CLI argument and a TOML key (`[strategies.NAME]`): lower-case, digits, underscores."""
 

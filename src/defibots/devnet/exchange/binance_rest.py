@@ -34,6 +34,7 @@ from defibots.devnet.exchange.binance_codec import (
     rejection,
     trade_json,
 )
+from defibots.devnet.exchange.candles import INTERVAL_MS
 from defibots.devnet.exchange.market import MarketSpec, MarketState, top_of_book
 from defibots.devnet.exchange.matching import now_ms
 from defibots.devnet.exchange.orders import (
@@ -64,6 +65,8 @@ def request_weight(path: str, params: Mapping[str, str], method: str) -> int:
         return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
     if path == "/api/v3/ticker/24hr":
         return 2 if one_symbol else 80
+    if path == "/api/v3/klines":
+        return 2
     if path in ("/api/v3/ticker/bookTicker", "/api/v3/ticker/price"):
         return 2 if one_symbol else 4
     if path == "/api/v3/openOrders" and method == "GET":
@@ -86,6 +89,7 @@ class BinanceRestApi:
             web.get("/api/v3/time", self._time),
             web.get("/api/v3/exchangeInfo", self._exchange_info),
             web.get("/api/v3/depth", self._depth),
+            web.get("/api/v3/klines", self._klines),
             web.get("/api/v3/ticker/24hr", self._ticker_24hr),
             web.get("/api/v3/ticker/bookTicker", self._book_ticker),
             web.get("/api/v3/ticker/price", self._ticker_price),
@@ -279,6 +283,26 @@ class BinanceRestApi:
                 "asks": [[fmt(p), fmt(q)] for p, q in market.asks[:limit]],
             }
         )
+
+    async def _klines(self, request: web.Request) -> web.Response:
+        """Binance's kline rows: [open time, open, high, low, close, volume, close time, quote volume,
+        trades, taker buy base, taker buy quote, "0"] (taker volumes: not tracked, "0")."""
+        params = request.query
+        market = self.symbol_param(params)
+        interval = INTERVAL_MS.get(params.get("interval", ""))
+        if interval is None:
+            raise ApiError(-1120, "Invalid interval.")
+        limit = self._int_param(params, "limit", 500)
+        if not 1 <= limit <= 1000:
+            raise ApiError(-1100, BAD_LIMIT.replace("5000", "1000"))
+        start = self._int_param(params, "startTime") if "startTime" in params else None
+        end = self._int_param(params, "endTime") if "endTime" in params else now_ms()
+        rows = [
+            [c.open_ms, fmt(c.open), fmt(c.high), fmt(c.low), fmt(c.close), fmt(c.volume),
+             c.open_ms + interval - 1, fmt(c.quote_volume), c.trades, "0", "0", "0"]
+            for c in market.history.candles(interval, start, end, limit)
+        ]  # fmt: skip
+        return web.json_response(rows)
 
     def _ticker(self, market: MarketState) -> dict[str, Any]:
         bid, bid_qty, ask, ask_qty = top_of_book(market)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from defibots.cex.book import Depth, Level
 from defibots.devnet.exchange.book import OrderBook
+from defibots.devnet.exchange.candles import PriceHistory
 from defibots.errors import UserError
 
 
@@ -64,6 +66,8 @@ class MarketState:
     first_trade_id: int = -1
     last_trade_id: int = -1
     trade_count: int = 0
+    history: PriceHistory = field(default_factory=PriceHistory)
+    """Every quoted mid and trade, for the klines."""
 
     @property
     def bids(self) -> list[list[Decimal]]:
@@ -85,6 +89,7 @@ class MarketState:
         self.high, self.low = max(self.high, price), min(self.low, price)
         self.volume += qty
         self.quote_volume += price * qty
+        self.history.record(int(time.time() * 1000), price, qty)
 
 
 def top_of_book(market: MarketState) -> tuple[Decimal, Decimal, Decimal, Decimal]:

@@ -30,7 +30,7 @@ import secrets
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from types import TracebackType
@@ -43,6 +43,7 @@ from defibots.devnet.exchange.binance_codec import ApiError, fmt
 from defibots.devnet.exchange.binance_rest import BinanceRestApi
 from defibots.devnet.exchange.binance_ws import BinanceStreams
 from defibots.devnet.exchange.bybit_rest import BybitRestApi
+from defibots.devnet.exchange.candles import PriceHistory
 from defibots.devnet.exchange.ccxt_config import Venue
 from defibots.devnet.exchange.market import MarketSpec, MarketState, depth_snapshot, top_of_book
 from defibots.devnet.exchange.matching import MatchingEngine, now_ms
@@ -95,6 +96,7 @@ class LocalExchange:
             if spec.market_id in self.markets:
                 raise UserError(f"market {spec.symbol} configured twice")
             market = MarketState(spec=spec, mid=spec.mid)
+            market.history.record(now_ms(), spec.mid)
             self.markets[spec.market_id] = market
             self.engine.refresh_liquidity(market, self.rng)
             market.open_price = market.high = market.low = market.last_price = market.mid
@@ -229,9 +231,23 @@ class LocalExchange:
         if mid <= 0:
             raise UserError(f"mid price must be positive, got {price}")
         market.mid = mid
+        market.history.record(now_ms(), mid)
         self.engine.refresh_liquidity(market, self.rng)
         market.high = max(market.high, mid)
         market.low = min(market.low, mid)
+
+    def load_history(self, symbol: str, closes: Sequence[Decimal], interval_ms: int) -> None:
+        """Print `closes` as the closed candles just before now, one per `interval_ms` (the devnet's way to
+        give a chart a past: a strategy reading candles has its history at start), then move the mid to
+        the last one."""
+        market = self.market(symbol)
+        now = now_ms()
+        start = now - now % interval_ms - len(closes) * interval_ms
+        history = PriceHistory()
+        for i, close in enumerate(closes):
+            history.record(start + i * interval_ms, Decimal(close))
+        market.history = history
+        self.set_mid(symbol, closes[-1])
 
     def random_walk(self, symbol: str, sigma_bps: float = 2.0) -> Decimal:
         """One step of market noise: mid *= exp(N(0, sigma)); returns the new mid."""
