@@ -213,3 +213,27 @@ def test_cli_up_arbitrum_detach_and_down(arbitrum: Devnet, tmp_path: Path) -> No
     assert down.returncode == 0 and "stopped" in down.stdout
     with pytest.raises(ProcessLookupError):  # the keeper went down with the devnet
         os.kill(state["gmx_keeper_pid"], 0)
+
+
+def test_cli_up_on_a_fork_of_the_replica_runs_its_gmx_keeper(arbitrum: Devnet, tmp_path: Path) -> None:
+    """`--fork-url` works as for mainnet: a fork of the replica (one anvil forking another, as a fork of
+    Arbitrum would be) has the stand-in, so its keeper starts too."""
+    env = dict(os.environ, DEFIBOTS_STATE_DIR=str(tmp_path))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*CLI, "devnet", *args], capture_output=True, text=True, env=env, timeout=120)
+
+    up = run(
+        "up", "--detach", "--port", str(free_port()), "--chain", "arbitrum", "--fork-url", arbitrum.http_url
+    )
+    try:
+        assert up.returncode == 0, up.stderr
+        state = json.loads((tmp_path / "devnet.json").read_text())
+        assert state["mode"] == "fork" and state["chain_id"] == A.ARBITRUM_DEVNET
+        with urllib.request.urlopen(state["gmx_oracle_url"] + "/markets", timeout=5) as reply:
+            markets = json.loads(reply.read())["markets"]
+        assert {m["marketToken"] for m in markets} == {
+            m.market_token for m in gmx_standin.deployment().markets.markets
+        }
+    finally:
+        assert run("down").returncode == 0

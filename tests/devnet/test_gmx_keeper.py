@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from decimal import Decimal
+from decimal import Decimal as D
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -21,12 +22,15 @@ from defibots.chain.gmx import events
 from defibots.chain.gmx.orders import OrderRequest, OrderType, order_multicall
 from defibots.chain.gmx.reader import GmxReader
 from defibots.devnet import gmx_standin as g
+from defibots.devnet.exchange import ExchangeThread, LocalExchange, MarketSpec, admin_set_mid
 from defibots.devnet.gmx_keeper import GmxKeeper
 from defibots.devnet.gmx_oracle import GmxOracle, oracle_app
+from defibots.devnet.gmx_service import GmxServiceConfig, gmx_service
 from defibots.devnet.node import Devnet
 
 pytestmark = pytest.mark.devnet
 
+WETH = g.deployment().markets.market("ETH-USD").long.address
 FEE = 10**15  # 0.001 ETH execution fee per order
 USD = 10**30
 
@@ -142,3 +146,27 @@ def test_the_keeper_refuses_a_chain_without_the_stand_in(replica: Devnet) -> Non
     assert done.stderr.strip().splitlines() == [
         f"error: no GMX stand-in at {replica.http_url} (start one with `defibots devnet up --chain arbitrum`)"
     ]
+
+
+def test_the_oracle_follows_the_exchange_and_fills_at_its_price(arb_devnet: Devnet) -> None:
+    """The devnet's prices move together: the keeper's oracle takes the local exchange's mid each round,
+    and an order the keeper executes after the exchange moved fills at the new price."""
+    venue = LocalExchange(None, [MarketSpec("ETH/USDT", D(3000)), MarketSpec("BTC/USDT", D(60000))], seed=5)
+    with ExchangeThread(venue) as ex:
+        config = GmxServiceConfig(arb_devnet.http_url, exchange_url=ex.url, poll_seconds=3600)
+        with gmx_service(config) as svc:
+            admin_set_mid(ex.url, "ETH/USDT", D("3123.45"))
+            top = venue.market("ETH/USDT")
+            user = arb_devnet.accounts[4]
+            open_long(arb_devnet, svc.keeper, user, 2_000, 500)
+            svc.step()
+            assert svc.oracle.usd("WETH") == (top.book.best_price("buy") + top.book.best_price("sell")) / 2
+            increase = events.position_increases(last_receipt_logs(arb_devnet))
+            assert increase and increase[0].uint("indexTokenPrice.max") == svc.oracle.price(WETH).max
+            assert svc.oracle.usd("BTC") == svc.oracle.usd("WBTC")  # the synthetic index follows WBTC
+
+
+def last_receipt_logs(devnet: Devnet) -> list[dict[str, object]]:
+    block = devnet.w3.eth.get_block("latest")
+    receipt = devnet.w3.eth.get_transaction_receipt(block["transactions"][-1])
+    return [dict(log) for log in receipt["logs"]]

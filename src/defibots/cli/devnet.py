@@ -97,7 +97,7 @@ def up(
     keeper = None
     try:
         info = devnet.describe()
-        if chain == "arbitrum" and not fork_url:
+        if chain == "arbitrum" and _has_gmx_standin(devnet.http_url):
             keeper, info["gmx_oracle_url"] = _start_gmx_keeper(devnet.http_url, keeper_delay)
             info["gmx_keeper_pid"] = keeper.pid
         write_state(info)
@@ -122,6 +122,18 @@ def up(
             keeper.wait(10)
         devnet.stop()
         _forget_state()
+
+
+def _has_gmx_standin(rpc_url: str) -> bool:
+    """The replica, or a fork of it, has our GMX stand-in; a fork of real Arbitrum has GMX's own contracts,
+    which need GMX's signed oracle reports (no local keeper: see the README's GMX section)."""
+    from defibots.devnet.gmx_standin import deployment
+    from defibots.foundry.anvil import rpc_call
+
+    return rpc_call(rpc_url, "eth_getCode", [deployment()["OrderHandler"], "latest"], timeout=10) not in (
+        "0x",
+        "",
+    )
 
 
 def _start_gmx_keeper(rpc_url: str, delay: float) -> tuple[subprocess.Popen[bytes], str]:
@@ -382,6 +394,9 @@ def keeper(
     delay: Annotated[float, typer.Option(help="Seconds before an order is executed.", min=0)] = 1.0,
     poll: Annotated[float, typer.Option(help="Seconds between keeper rounds.", min=0.05)] = 0.25,
     quiet: Annotated[bool, typer.Option("--quiet", help="No live table (as a background process).")] = False,
+    exchange_url: Annotated[
+        str | None, typer.Option(help="Follow this local exchange's ETHUSDT and BTCUSDT mids (Binance API).")
+    ] = None,
 ) -> None:
     """Run the GMX keeper of the Arbitrum replica: it executes and liquidates at its oracle's prices and
     serves GMX's oracle-keeper routes (/prices/tickers, /signed_prices/latest, /tokens, /markets/info) and
@@ -390,12 +405,9 @@ def keeper(
     from rich.table import Table
 
     from defibots.devnet.gmx_service import GmxServiceConfig, gmx_service
-    from defibots.devnet.gmx_standin import deployment
-    from defibots.foundry.anvil import rpc_call
 
     url = resolve_rpc(rpc, load_settings(config))
-    handler = deployment()["OrderHandler"]
-    if rpc_call(url, "eth_getCode", [handler, "latest"], timeout=10) in ("0x", "", None):
+    if not _has_gmx_standin(url):
         raise UserError(f"no GMX stand-in at {url} (start one with `defibots devnet up --chain arbitrum`)")
     signal.signal(signal.SIGTERM, _interrupt)  # `devnet down` stops it as cleanly as Ctrl-C
 

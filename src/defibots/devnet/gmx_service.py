@@ -8,7 +8,9 @@ process, and tests and the demo in-process.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +34,11 @@ class GmxServiceConfig:
     """How old an order must be before the keeper executes it (real keepers: a block or two)."""
     poll_seconds: float = 0.2
     spread_bps: Decimal = Decimal(2)
+    exchange_url: str | None = None
+    """A local exchange (Binance API) whose mids the oracle follows each round, as GMX's oracle follows
+    the exchanges; None: prices move only through POST /admin/prices (or `oracle.set_usd`)."""
+    follow: tuple[tuple[str, str], ...] = (("WETH", "ETHUSDT"), ("WBTC", "BTCUSDT"))
+    """(oracle token, exchange symbol) pairs followed when `exchange_url` is set."""
 
 
 def admin_routes(app: web.Application, oracle: GmxOracle) -> None:
@@ -69,6 +76,7 @@ class GmxService:
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self._threads: list[threading.Thread] = []
+        self._followed: dict[str, Decimal] = {}
 
     def start(self) -> GmxService:
         app = oracle_app(self.oracle)
@@ -86,7 +94,19 @@ class GmxService:
     def step(self) -> KeeperStats:
         """One keeper round now (tests and the demo call it to avoid waiting for the poll)."""
         with self._lock:
+            if self.config.exchange_url is not None:
+                self.follow_exchange(self.config.exchange_url)
             return self.keeper.step()
+
+    def follow_exchange(self, url: str) -> None:
+        """Sets each followed token to its exchange symbol's mid (best bid and ask) when it has moved."""
+        for token, symbol in self.config.follow:
+            with urllib.request.urlopen(f"{url}/api/v3/ticker/bookTicker?symbol={symbol}", timeout=5) as r:
+                top = json.loads(r.read())
+            mid = (Decimal(top["bidPrice"]) + Decimal(top["askPrice"])) / 2
+            if mid > 0 and mid != self._followed.get(token):
+                self.oracle.set_usd(token, mid)
+                self._followed[token] = mid
 
     def stop(self) -> None:
         self._stop.set()
