@@ -73,6 +73,30 @@ class LegRiskPolicy(BaseModel):
     """A signal whose book is older than this when its turn comes is dropped, not traded."""
 
 
+class GmxSettings(BaseModel):
+    """`[gmx]`: GMX V2 perps (`defibots gmx ...`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    oracle_url: str | None = None
+    """GMX's oracle keeper (default: the running devnet's, else https://arbitrum-api.gmxinfra.io)."""
+    contracts: dict[str, str] = Field(default_factory=dict)
+    """Addresses by the SDK's contract names, replacing the shipped @gmx-io/sdk ones (e.g. a fork)."""
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    """How many times a market order the keeper cancels is created in all, before an alert and a stop."""
+    backoff_seconds: float = Field(default=2.0, ge=0, le=600)
+    """The wait before the first retry; doubled before each next one."""
+    order_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    """How long to wait for the keeper's outcome of an order before reporting it still pending."""
+
+    @field_validator("oracle_url")
+    @classmethod
+    def _oracle_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http(s)://")
+        return value
+
+
 CHAIN_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 DEFAULT_CHAIN = "default"
 """The name of the one chain the single-chain keys (rpc_url, ws_url, chain_id, relay_urls) describe."""
@@ -122,6 +146,7 @@ class Settings(BaseSettings):
     journal_path: Path | None = None
     arb: ArbSettings = Field(default_factory=ArbSettings)
     cex: CexSettings = Field(default_factory=CexSettings)
+    gmx: GmxSettings = Field(default_factory=GmxSettings)
     strategies: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """`[strategies.NAME]` sections, raw: each registered strategy validates its own (see registry.py)."""
     chains: dict[str, ChainSettings] = Field(default_factory=dict)

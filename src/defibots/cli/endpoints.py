@@ -6,6 +6,8 @@ checkout runs.
 - Websocket: `--ws`, else `ws_url`, else the devnet's websocket, but only when the RPC is that devnet.
 - Relays: `--relay` (repeatable), else `relay_urls`, else the running `defibots devnet relay`
   (.defibots/relay.json, only while its process lives).
+- GMX oracle keeper: `--oracle-url`, else `gmx.oracle_url`, else the running devnet's "gmx_oracle_url",
+  else GMX's own https://arbitrum-api.gmxinfra.io.
 
 One module so that `bundle`, `watch arb`, `watch backrun` and `deploy` never pick different nodes or relays
 from the same flags and settings.
@@ -23,7 +25,7 @@ from defibots.errors import UserError
 
 RELAY_STATE_FILE = "relay.json"
 
-Source = Literal["flag", "config", "devnet"]
+Source = Literal["flag", "config", "devnet", "default"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,29 @@ def running_local_relay() -> str | None:
     if isinstance(info, dict) and isinstance(info.get("pid"), int) and pid_alive(info["pid"]):
         return str(info["url"])
     return None
+
+
+def running_gmx_oracle() -> str | None:
+    """The GMX oracle keeper URL the running devnet recorded (`devnet up --chain arbitrum`), if any."""
+    devnet = running_devnet()
+    url = devnet.get("gmx_oracle_url") if devnet else None
+    return str(url) if url else None
+
+
+def resolve_gmx_oracle(flag: str | None, settings: Settings) -> Endpoint:
+    """The GMX oracle keeper: --oracle-url, else gmx.oracle_url, else the devnet's, else GMX's."""
+    from defibots.chain.gmx.deployment import DEFAULT_ORACLE_URL
+
+    if flag:
+        endpoint = Endpoint(flag, "flag")
+    elif settings.gmx.oracle_url:
+        endpoint = Endpoint(settings.gmx.oracle_url, "config")
+    else:
+        local = running_gmx_oracle()
+        endpoint = Endpoint(local, "devnet") if local else Endpoint(DEFAULT_ORACLE_URL, "default")
+    if not endpoint.url.startswith(("http://", "https://")):
+        raise UserError(f"GMX oracle URL {endpoint.url!r} is not http(s)")
+    return endpoint
 
 
 def resolve_rpc(flag: str | None, settings: Settings) -> str:

@@ -29,7 +29,7 @@ def _root() -> typer.Typer:
 
 @cache
 def full_app() -> typer.Typer:
-    from defibots.cli import aave, backrun, bundle, cex, demo, history, liquidations, watch
+    from defibots.cli import aave, backrun, bundle, cex, demo, gmx, history, liquidations, watch
     from defibots.cli import deploy as deploy_cli
     from defibots.cli import run as run_cli
 
@@ -39,6 +39,7 @@ def full_app() -> typer.Typer:
     root.add_typer(bundle.app, name="bundle")
     root.add_typer(deploy_cli.app, name="deploy")
     root.add_typer(aave.app, name="aave")
+    root.add_typer(gmx.app, name="gmx")
     watch.app.command(name="backrun")(backrun.backrun)
     watch.app.command(name="liquidations")(liquidations.liquidations)
     deploy_cli.app.command(name="liquidator")(liquidations.deploy_liquidator)
