@@ -173,7 +173,7 @@ def test_other_chains_need_an_explicit_signer(
         args = ["deploy", "executor", "--rpc", node.http_url, "--deployments-dir", str(tmp_path)]
         code, _, err = cli(capsys, monkeypatch, *args)
         assert code == 2
-        assert "chain 1337 is not the devnet: pass --keystore PATH or --key-env VAR" in err
+        assert "chain 1337 is not a devnet: pass --keystore PATH or --key-env VAR" in err
 
         monkeypatch.setenv("DEPLOYER_KEY", KEY)
         code, out, err = cli(capsys, monkeypatch, *args, "--key-env", "DEPLOYER_KEY")

@@ -75,41 +75,25 @@ def _trader(
 ) -> GmxTrader:
     from eth_utils import is_address
 
-    from defibots.chain.addresses import ARBITRUM_DEVNET, DEVNET
-    from defibots.chain.gmx.deployment import gmx_deployment
-    from defibots.chain.gmx.oracle_client import GmxOracleClient
     from defibots.cli.endpoints import chain_id_of
-    from defibots.execution.gmx_lifecycle import RetryPolicy
     from defibots.execution.gmx_trader import GmxTrader
-    from defibots.execution.keys import key_choice, load_explicit_signer
-    from defibots.foundry.accounts import dev_account
+    from defibots.execution.keys import key_choice, load_explicit_signer, load_signer
 
     settings = load_settings(config)
     url = resolve_rpc(rpc, settings)
     chain_id = chain_id_of(url)
     if settings.chain_id is not None and settings.chain_id != chain_id:
         raise UserError(f"RPC serves chain {chain_id}, expected {settings.chain_id}")
-    deployment = gmx_deployment(chain_id, settings.gmx.contracts)
-    oracle = GmxOracleClient(resolve_gmx_oracle(oracle_url, settings).url)
-    signer = None
-    if need_signer or account is None:
-        chosen = key_choice(keystore, key_env, settings.keystore, settings.key_env)
-        signer = load_explicit_signer(*chosen)
-        if signer is None and chain_id in (DEVNET, ARBITRUM_DEVNET):
-            signer = dev_account(0)
-        if signer is None and need_signer:
-            raise UserError(
-                f"chain {chain_id} is not a devnet: pass --keystore PATH or --key-env VAR to choose a signer"
-            )
+    oracle = resolve_gmx_oracle(oracle_url, settings).url
+    chosen = key_choice(keystore, key_env, settings.keystore, settings.key_env)
+    load = need_signer or account is None
+    signer = load_signer(chain_id, *chosen) if load else load_explicit_signer(*chosen)
     if account is not None and not is_address(account):
         raise UserError(f"{account!r} is not an address")
-    gmx = settings.gmx
-    retry = RetryPolicy(max_attempts or gmx.max_attempts, gmx.backoff_seconds)
     journal = settings.journal_path or state_dir() / "journal.sqlite"
-    return GmxTrader(
-        url, deployment, oracle, journal, signer=signer, account=account, retry=retry,
-        order_timeout=gmx.order_timeout_s, notify=_notify,
-    )  # fmt: skip
+    return GmxTrader.from_settings(
+        url, chain_id, settings.gmx, oracle, journal, signer, account, max_attempts, notify=_notify
+    )
 
 
 _status: list[object] = []

@@ -205,7 +205,7 @@ def chain_job_config(
 ) -> tuple[JobConfig, LocalAccount | None]:
     """One chain's job config: its section's endpoints in the usual order (flag, then config, then the
     running devnet; endpoints.py), its executor contract and signer when the strategy sends."""
-    from defibots.cli.endpoints import executor_address, resolve_rpc, resolve_ws
+    from defibots.cli.endpoints import executor_address, resolve_gmx_oracle, resolve_rpc, resolve_ws
     from defibots.engine import Capability
     from defibots.jobs.runner import JobConfig
     from defibots.paths import state_dir
@@ -219,7 +219,7 @@ def chain_job_config(
     ws_endpoint = resolve_ws(ws, view, rpc_url)
     signer, executor_addr = None, None
     sends_tx = {Capability.PUBLIC_TX, Capability.HEDGED_ARB}
-    if (sends_tx | {Capability.AAVE_LOOP}) & set(spec.executors):
+    if (sends_tx | {Capability.AAVE_LOOP, Capability.GMX_ORDER}) & set(spec.executors):
         from defibots.chain.rpc import JsonRpc
         from defibots.execution.keys import key_choice, load_signer
 
@@ -238,5 +238,9 @@ def chain_job_config(
         ws_required=ws_endpoint is not None and ws_endpoint.source != "devnet",
         address_book=section.address_book,
         chain_name=chain_name,
+        gmx=settings.gmx,
+        gmx_oracle_url=(
+            resolve_gmx_oracle(None, settings).url if Capability.GMX_ORDER in spec.executors else None
+        ),
     )
     return job_config, signer

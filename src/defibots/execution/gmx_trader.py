@@ -30,7 +30,7 @@ from web3.types import TxReceipt
 
 from defibots.chain.calldata import calldata
 from defibots.chain.gmx import keys as K
-from defibots.chain.gmx.deployment import GmxDeployment, GmxToken, market_name
+from defibots.chain.gmx.deployment import GmxDeployment, GmxToken, gmx_deployment, market_name
 from defibots.chain.gmx.events import created_order_keys
 from defibots.chain.gmx.oracle_client import GmxOracleClient
 from defibots.chain.gmx.orders import (
@@ -44,6 +44,7 @@ from defibots.chain.gmx.orders import (
 from defibots.chain.gmx.reader import GmxReader, MarketPrices, MarketProps, PositionInfo, PositionProps
 from defibots.chain.gmx.reasons import describe_reason
 from defibots.chain.rpc import JsonRpc
+from defibots.config import GmxSettings
 from defibots.errors import UserError
 from defibots.execution.gmx_journal import GmxJournal, OrderRef
 from defibots.execution.gmx_lifecycle import OrderOutcome, RetryPolicy, wait_outcome
@@ -258,6 +259,26 @@ class GmxTrader:
         self.sleep = sleep
         self.journal = GmxJournal(journal_path, self.w3, self.chain_id, deployment)
         self._markets: dict[str, GmxMarket] | None = None
+
+    @classmethod
+    def from_settings(
+        cls,
+        rpc_url: str,
+        chain_id: int,
+        gmx: GmxSettings,
+        oracle_url: str,
+        journal_path: Path,
+        signer: LocalAccount | None,
+        account: str | None = None,
+        max_attempts: int | None = None,
+        notify: Notify = _quiet,
+    ) -> GmxTrader:
+        """The trader a command or a job runs: `[gmx]` settings (addresses, retry budget, timeout)."""
+        retry = RetryPolicy(max_attempts or gmx.max_attempts, gmx.backoff_seconds)
+        return cls(
+            rpc_url, gmx_deployment(chain_id, gmx.contracts), GmxOracleClient(oracle_url), journal_path,
+            signer=signer, account=account, retry=retry, order_timeout=gmx.order_timeout_s, notify=notify,
+        )  # fmt: skip
 
     # ---- markets and prices ----
 
@@ -541,7 +562,7 @@ class GmxTrader:
         )  # fmt: skip
 
     def _check_funds(self, token: GmxToken, amount: int, value: int) -> None:
-        have = self._balance(token.address)
+        have = self.balance(token.address)
         if have < amount:
             raise UserError(
                 f"{self.account} holds {Decimal(have) / Decimal(10) ** token.decimals} {token.name}, "
@@ -550,7 +571,8 @@ class GmxTrader:
         if self.w3.eth.get_balance(self.account) < value:
             raise UserError(f"{self.account} cannot pay the execution fees ({Decimal(value) / 10**18} ETH)")
 
-    def _balance(self, token: str) -> int:
+    def balance(self, token: str) -> int:
+        """The account's balance of an ERC-20, in its smallest unit."""
         raw = self._eth_call(token, calldata("balanceOf(address)", self.account))
         return int(abi_decode(["uint256"], raw)[0])
 

@@ -13,7 +13,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from defibots.chain.addresses import DEVNET
+from defibots.chain.addresses import ARBITRUM_DEVNET, DEVNET
 from defibots.errors import UserError
 from defibots.foundry.accounts import dev_account
 
@@ -91,12 +91,13 @@ def load_explicit_signer(
 def load_signer(
     chain_id: int, keystore: Path | None = None, key_env: str | None = None, password: str | None = None
 ) -> LocalAccount:
-    """The signer for a command: --keystore or --key-env; on the devnet (31337) anvil account 0 by default."""
+    """The signer for a command: --keystore or --key-env; on a devnet (31337, 31338) anvil account 0 by
+    default."""
     explicit = load_explicit_signer(keystore, key_env, password)
     if explicit is not None:
         return explicit
-    if chain_id == DEVNET:
+    if chain_id in (DEVNET, ARBITRUM_DEVNET):
         return dev_account(0)
     raise UserError(
-        f"chain {chain_id} is not the devnet: pass --keystore PATH or --key-env VAR to choose a signer"
+        f"chain {chain_id} is not a devnet: pass --keystore PATH or --key-env VAR to choose a signer"
     )

@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from defibots.chain.aave_account import AaveAccountPoller
 from defibots.chain.addresses import address_book, token
-from defibots.config import ArbSettings
+from defibots.config import ArbSettings, GmxSettings
 from defibots.engine import Action, Capability, Collector, Engine, Executor
 from defibots.errors import UserError
 from defibots.execution.loop_operator import LoopOperator
@@ -52,7 +52,13 @@ STATE_EVENTS: dict[str, tuple[str, ...]] = {
     "candles": ("CandlesClosed",),
 }
 """The state this job can provide, and the events its sources put on the bus."""
-JOB_CAPABILITIES = (Capability.RECORD, Capability.PUBLIC_TX, Capability.AAVE_LOOP, Capability.HEDGED_ARB)
+JOB_CAPABILITIES = (
+    Capability.RECORD,
+    Capability.PUBLIC_TX,
+    Capability.AAVE_LOOP,
+    Capability.HEDGED_ARB,
+    Capability.GMX_ORDER,
+)
 DEFAULT_TOKENS = tuple(ArbSettings().tokens)
 
 
@@ -74,6 +80,10 @@ class JobConfig:
     """The `[chains.NAME]` section this job runs (for the live view); None for a job built by hand."""
     ccxt_overrides: Mapping[str, Any] | None = None
     """Extra ccxt constructor settings for the strategy's venue (a local venue's URLs); never keys."""
+    gmx: GmxSettings | None = None
+    """`[gmx]` for a strategy with GMX orders (addresses, retry budget); None: the defaults."""
+    gmx_oracle_url: str | None = None
+    """GMX's oracle keeper for those orders' prices (the devnet's, or GMX's)."""
 
 
 def check_spec(spec: AnySpec) -> None:
@@ -194,6 +204,8 @@ class StrategyJob(EngineJob):
             elif capability is Capability.HEDGED_ARB:
                 assert config.executor is not None and signer is not None  # checked above
                 self.executors.append(self._hedged(config.executor, signer, settings))
+            elif capability is Capability.GMX_ORDER:
+                self.executors.append(self._gmx(signer))
         self.engine = Engine(collectors, [self.strategy], self.executors)
         self.started = time.monotonic()
 
@@ -214,6 +226,20 @@ class StrategyJob(EngineJob):
 
         s: Any = settings
         return CexFeed(s.exchange, tuple(s.symbols), s.url, poll_interval_s=s.poll_interval_s)
+
+    def _gmx(self, signer: LocalAccount | None) -> Executor:
+        from defibots.chain.gmx.deployment import DEFAULT_ORACLE_URL
+        from defibots.execution.gmx_orders import GmxOrderExecutor
+        from defibots.execution.gmx_trader import GmxTrader
+
+        if signer is None:
+            raise UserError(f"strategy {self.spec.name} sends GMX orders: it needs a signer")
+        c = self.config
+        trader = GmxTrader.from_settings(
+            c.rpc_url, self.chain_id, c.gmx or GmxSettings(), c.gmx_oracle_url or DEFAULT_ORACLE_URL,
+            c.journal_path, signer,
+        )  # fmt: skip
+        return GmxOrderExecutor(trader, shadow=c.shadow)
 
     def _candles(self, settings: BaseModel) -> Collector:
         """The strategy's `exchange`, `url`, `symbol`, `timeframe` candles, `candles_needed` per event."""
@@ -323,6 +349,12 @@ class StrategyJob(EngineJob):
             stats: Any = getattr(ex, "stats", None)
             if isinstance(ex, AlertJournal):
                 lines.append(f"alerts journaled {ex.stats.recorded}")
+            elif stats is not None and hasattr(stats, "skipped"):  # GMX orders
+                done = ", ".join(f"{k} {v}" for k, v in sorted(stats.by_status.items())) or "none sent"
+                lines.append(
+                    f"GMX orders simulated {stats.simulated}, sent {stats.sent} ({done}), shadow "
+                    f"{stats.shadow}, skipped {stats.skipped}, refused {stats.failed}"
+                )
             elif stats is not None and hasattr(stats, "by_status"):  # hedged round trips
                 trips = ", ".join(f"{k} {v}" for k, v in sorted(stats.by_status.items())) or "none yet"
                 flight = ", ".join(f"{k}: {v}" for k, v in stats.in_flight.items()) or "none"
