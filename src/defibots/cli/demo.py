@@ -22,6 +22,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from defibots.cli.gmx_demo import GmxDemo
     from defibots.cli.liquidation_demo import LiquidationDemo
     from defibots.devnet.exchange import LocalExchange
     from defibots.devnet.node import Devnet
@@ -104,8 +105,9 @@ def demo(
         loop_job, opened = _open_loop(devnet.http_url, devnet.ws_url, journal)
         hedged_job = _open_hedged(devnet, journal, exchange)
         liquidations = _open_liquidations(devnet)
+        gmx = _open_gmx()
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_watch(watcher, exchange, seconds, [loop_job, hedged_job, liquidations]))
+            asyncio.run(_watch(watcher, exchange, seconds, [loop_job, hedged_job, liquidations, gmx]))
         stop.set()
         _summary(
             watcher,
@@ -115,6 +117,7 @@ def demo(
             _loop_line(loop_job, opened),
             _hedged_line(hedged_job),
             liquidations.summary(),
+            gmx.summary(),
         )
     finally:
         stop.set()
@@ -206,6 +209,22 @@ def _open_liquidations(devnet: Devnet) -> LiquidationDemo:
     return demo
 
 
+def _open_gmx() -> GmxDemo:
+    """`run gmx_perp --execute` on the Arbitrum replica (its own anvil, exchange, keeper and journal)."""
+    from defibots.cli.gmx_demo import GmxDemo
+    from defibots.paths import state_dir
+
+    journal = state_dir() / "demo-gmx.sqlite"
+    journal.unlink(missing_ok=True)
+    with console.status("gmx: starting the Arbitrum replica with the GMX stand-in"):
+        demo = GmxDemo(journal)
+    console.print(
+        f"gmx: gmx_perp trades ETH/USD SMA crossovers of 1-s candles at 5x on the Arbitrum replica "
+        f"({demo.devnet.http_url}); the keeper's oracle follows a local exchange's trend"
+    )
+    return demo
+
+
 def _hedged_line(job: StrategyJob) -> str:
     """Round trips, P&L and inventory from the journal, as `defibots history` shows them."""
     from defibots.journal import Journal
@@ -273,9 +292,12 @@ def _loop_line(job: StrategyJob, opened: str) -> str:
 
 
 async def _watch(
-    watcher: ArbWatcher, exchange: LocalExchange, seconds: float, jobs: list[StrategyJob | LiquidationDemo]
+    watcher: ArbWatcher,
+    exchange: LocalExchange,
+    seconds: float,
+    jobs: list[StrategyJob | LiquidationDemo | GmxDemo],
 ) -> None:
-    """The watcher and the strategy jobs (loop rebalancer, hedged arbitrage) plus, in the same event
+    """The watcher and the jobs (loop rebalancer, hedged arbitrage, liquidations, GMX) plus, in the same event
     loop, the local exchange the price driver moves."""
     from defibots.cli.watch import render
 
@@ -316,6 +338,7 @@ def _summary(
     loop: str = "",
     hedged: str = "",
     liquidations: str = "",
+    gmx: str = "",
 ) -> None:
     """Amounts in the base token's own units and symbol; gas in ETH, also converted into the base at the
     reference pool's price for the net line (the demo's base is WETH, where the conversion is 1:1)."""
@@ -367,6 +390,8 @@ def _summary(
         rows.append(("hedged AMM-CEX (cex_amm_arb)", hedged))
     if liquidations:
         rows.append(("aave liquidations (bundles)", liquidations))
+    if gmx:
+        rows.append(("gmx long/short (gmx_perp, Arbitrum replica)", gmx))
     decide = stats.latency.get("decide")
     if decide:
         rows.append(

@@ -22,6 +22,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 
 from defibots.chain.calldata import calldata
 from defibots.chain.gmx import events as gmx_events
+from defibots.chain.gmx.orders import OrderType
 from defibots.chain.gmx.reader import GmxReader
 from defibots.devnet.gmx_markets import GmxMarketParams
 from defibots.devnet.gmx_oracle import GmxOracle
@@ -104,8 +105,8 @@ class GmxKeeper:
         )
         for log in logs:
             event = gmx_events.decode_event_log(log)
-            if event.topic1 is None:
-                continue
+            if event.topic1 is None or event.items.get("orderType") == OrderType.LIQUIDATION:
+                continue  # a liquidation is created and executed in the keeper's own transaction
             key = event.topic1
             account = to_checksum_address(event.items["account"])
             self._accounts.add(account)
@@ -134,9 +135,8 @@ class GmxKeeper:
                 self.stats.frozen += 1
 
     def _order_tokens(self, order: _Pending) -> list[str]:
-        got = self.reader.order(order.key)
-        market = self._markets.get(got.market) if got is not None else None
-        if market is None:
+        market = self._markets.get(self.reader.order(order.key).market)
+        if market is None:  # gone (a zeroed order) or not ours: price everything, the simulation decides
             return list(self.oracle.tokens)
         return [market.index.address, market.long.address, market.short.address]
 
@@ -174,4 +174,7 @@ class GmxKeeper:
         self.w3.provider.make_request("anvil_impersonateAccount", [self.d.keeper])  # type: ignore[arg-type]
         tx = {"from": self.d.keeper, "to": to_checksum_address(to), "data": data, "gas": KEEPER_GAS}
         tx_hash = self.w3.eth.send_transaction(tx)  # type: ignore[arg-type]
-        return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.01)
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.01)
+        if receipt["status"] != 1:  # it was simulated at the same state: a revert here is the node's doing
+            raise RuntimeError(f"keeper tx {tx_hash.hex()} reverted after a clean simulation")
+        return receipt
