@@ -22,9 +22,9 @@ import os
 import random
 import time
 from collections import Counter
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
 import pytest
@@ -35,12 +35,20 @@ from web3 import HTTPProvider, Web3
 
 from defibots.chain.calldata import calldata, selector
 from defibots.chain.gmx import events as gmx_events
-from defibots.chain.gmx import keys as K
 from defibots.chain.gmx.abis import find_entry
+from defibots.chain.gmx.model_inputs import (
+    NO_VIRTUAL_TOKEN,
+    ModelInputs,
+    decode_order,
+    decode_position,
+    model_order,
+    model_position,
+    parse_ledger,
+)
 from defibots.chain.gmx.orders import OrderRequest, OrderType, order_multicall
 from defibots.chain.gmx.reader import (
     ExecutionPriceResult,
-    OrderProps,
+    MarketProps,
     PositionBorrowingFees,
     PositionFees,
     PositionFundingFees,
@@ -59,8 +67,8 @@ from defibots.devnet.gmx_markets import GmxMarketParams
 from defibots.devnet.gmx_oracle import GmxOracle, unit_price
 from defibots.devnet.node import Devnet
 from defibots.protocols.gmx_v2 import execution as X
-from defibots.protocols.gmx_v2.market import MarketConfig, TokenPrices
-from defibots.protocols.gmx_v2.position import position_key
+from defibots.protocols.gmx_v2.market import TokenPrices
+from defibots.protocols.gmx_v2.position import position_key as gmx_position_key
 
 pytestmark = pytest.mark.devnet
 
@@ -76,20 +84,7 @@ EXECUTE_ORDER = "executeOrder(bytes32,(address[],address[],bytes[]))"
 EXECUTE_LIQUIDATION = "executeLiquidation(address,address,address,bool,(address[],address[],bytes[]))"
 ORACLE_PARAMS = "(address[],address[],bytes[])"
 
-READER_GET_POSITION = find_entry("SyntheticsReader", "getPosition")
-READER_GET_ORDER = find_entry("SyntheticsReader", "getOrder")
 READER_GET_POSITION_INFO = find_entry("SyntheticsReader", "getPositionInfo")
-
-
-def _key(name: str, types: list[str], values: list[object]) -> bytes:
-    """A stand-in key gmx_keys.py does not derive (Keys.sol: keccak256(abi.encode(hash(NAME), ...)))."""
-    return K.hash_data(["bytes32", *types], [K.hash_string(name), *values])
-
-
-def chain_position_key(account: str, market: str, collateral: str, is_long: bool) -> bytes:
-    return position_key(
-        to_checksum_address(account), to_checksum_address(market), to_checksum_address(collateral), is_long
-    )
 
 
 def _hex(data: bytes | str) -> str:
@@ -118,7 +113,7 @@ class FastRpc:
         assert "error" not in reply, (method, reply["error"])
         return reply["result"]
 
-    def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+    def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
         payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
         replies = sorted(self._post(payload), key=lambda r: int(r["id"]))
         for reply in replies:
@@ -135,28 +130,26 @@ def keeper_web3(url: str) -> Web3:
 
 
 class Chain:
-    """Batched eth_calls pinned to a block."""
+    """Batched eth_calls pinned to a block (the model's inputs through chain/gmx/model_inputs.py)."""
 
     def __init__(self, devnet: Devnet) -> None:
         self.rpc = FastRpc(devnet.http_url)
         self.d = g.deployment()
         self.data_store = self.d["DataStore"]
         self.reader = self.d["SyntheticsReader"]
+        self.inputs = ModelInputs(self.rpc, self.reader, self.data_store)
 
     def call(self, to: str, data: bytes | str, block: int) -> tuple[str, list[Any]]:
-        return ("eth_call", [{"to": to, "data": _hex(data)}, hex(block)])
+        return self.inputs.eth_call(to, data, block)
 
-    def batch(self, calls: list[tuple[str, list[Any]]]) -> list[bytes]:
-        return [bytes.fromhex(str(r)[2:]) for r in self.rpc.batch(calls)]
-
-    def uint(self, key: bytes, block: int) -> tuple[str, list[Any]]:
-        return self.call(self.data_store, calldata("getUint(bytes32)", key), block)
+    def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[bytes]:
+        return self.inputs.batch(calls)
 
     def position(self, key: bytes, block: int) -> tuple[str, list[Any]]:
-        return self.call(self.reader, encode_call(READER_GET_POSITION, self.data_store, key), block)
+        return self.inputs.position_call(key, block)
 
     def order(self, key: bytes, block: int) -> tuple[str, list[Any]]:
-        return self.call(self.reader, encode_call(READER_GET_ORDER, self.data_store, key), block)
+        return self.inputs.order_call(key, block)
 
     def position_info(self, key: bytes, prices: X.OraclePrices, block: int) -> tuple[str, list[Any]]:
         abi_prices = tuple((p.min_price, p.max_price) for p in (prices.index, prices.long, prices.short))
@@ -173,150 +166,8 @@ def as_int(raw: bytes) -> int:
     return int.from_bytes(raw, "big")
 
 
-def decode_position(raw: bytes) -> PositionProps:
-    (value,) = decode_result(READER_GET_POSITION, raw)
-    return PositionProps.from_abi(value)
-
-
-def model_position(p: PositionProps) -> X.Position | None:
-    if int(p.account, 16) == 0:
-        return None
-    values = {f.name: getattr(p, f.name) for f in fields(X.Position)}
-    for name in ("account", "market", "collateral_token"):
-        values[name] = str(values[name]).lower()
-    return X.Position(**values)
-
-
-def model_order(o: OrderProps) -> X.Order:
-    return X.Order(
-        account=o.account.lower(),
-        order_type=int(o.order_type),
-        is_long=o.is_long,
-        collateral_token=o.initial_collateral_token.lower(),
-        size_delta_usd=o.size_delta_usd,
-        initial_collateral_delta_amount=o.initial_collateral_delta_amount,
-        acceptable_price=o.acceptable_price,
-        trigger_price=o.trigger_price,
-    )
-
-
-PARAMETER_FIELDS = (
-    "fee_improved", "fee_not_improved", "impact_positive", "impact_negative", "exponent_positive",
-    "exponent_negative", "max_impact_positive", "max_impact_negative", "max_impact_liquidations",
-    "min_collateral_factor_for_liquidation", "max_pnl_long", "max_pnl_short", "min_collateral_factor",
-    "min_collateral_usd", "min_position_size_usd", "max_oi_long", "max_oi_short", "reserve_long",
-    "reserve_short", "borrowing_long", "borrowing_short", "borrowing_exponent_long",
-    "borrowing_exponent_short", "funding", "funding_exponent",
-)  # fmt: skip
-
-
-def parameter_keys(mk: str) -> list[bytes]:
-    pnl = K.MAX_PNL_FACTOR_FOR_TRADERS
-    return [
-        K.position_fee_factor(mk, True), K.position_fee_factor(mk, False),
-        K.position_impact_factor(mk, True), K.position_impact_factor(mk, False),
-        K.position_impact_exponent_factor(mk, True), K.position_impact_exponent_factor(mk, False),
-        K.max_position_impact_factor(mk, True), K.max_position_impact_factor(mk, False),
-        K.max_position_impact_factor_for_liquidations(mk), K.min_collateral_factor_for_liquidation(mk),
-        K.max_pnl_factor(pnl, mk, True), K.max_pnl_factor(pnl, mk, False), K.min_collateral_factor(mk),
-        K.MIN_COLLATERAL_USD, K.MIN_POSITION_SIZE_USD, K.max_open_interest(mk, True),
-        K.max_open_interest(mk, False), K.reserve_factor(mk, True), K.reserve_factor(mk, False),
-        K.borrowing_factor(mk, True), K.borrowing_factor(mk, False), K.borrowing_exponent_factor(mk, True),
-        K.borrowing_exponent_factor(mk, False), K.funding_factor(mk), K.funding_exponent_factor(mk),
-    ]  # fmt: skip
-
-
-def read_parameters(chain: Chain, m: GmxMarketParams, block: int) -> X.MarketParameters:
-    mk = m.market_token
-    calls = [chain.uint(k, block) for k in parameter_keys(mk)]
-    calls.append(
-        chain.call(
-            chain.data_store,
-            calldata("getBool(bytes32)", _key("USE_OPEN_INTEREST_IN_TOKENS_FOR_BALANCE", ["address"], [mk])),
-            block,
-        )
-    )
-    calls.append(
-        chain.call(
-            chain.data_store,
-            calldata("getBytes32(bytes32)", _key("VIRTUAL_TOKEN_ID", ["address"], [m.index.address])),
-            block,
-        )
-    )
-    raw = chain.batch(calls)
-    v = dict(zip(PARAMETER_FIELDS, (as_int(r) for r in raw), strict=False))
-    assert as_int(raw[-1]) == 0, (
-        "the model reads no virtual inventory: the stand-in seeds no virtual token id"
-    )
-    pricing = MarketConfig(
-        position_fee_factor_for_balance_was_improved=v["fee_improved"],
-        position_fee_factor_for_balance_was_not_improved=v["fee_not_improved"],
-        position_impact_factor_positive=v["impact_positive"],
-        position_impact_factor_negative=v["impact_negative"],
-        position_impact_exponent_factor_positive=v["exponent_positive"],
-        position_impact_exponent_factor_negative=v["exponent_negative"],
-        max_position_impact_factor_positive=v["max_impact_positive"],
-        max_position_impact_factor_negative=v["max_impact_negative"],
-        max_position_impact_factor_for_liquidations=v["max_impact_liquidations"],
-        min_collateral_factor_for_liquidation=v["min_collateral_factor_for_liquidation"],
-        max_pnl_factor_for_traders_long=v["max_pnl_long"],
-        max_pnl_factor_for_traders_short=v["max_pnl_short"],
-        use_open_interest_in_tokens_for_balance=bool(as_int(raw[-2])),
-    )
-    return X.MarketParameters(
-        market=mk.lower(),
-        index_token=m.index.address.lower(),
-        long_token=m.long.address.lower(),
-        short_token=m.short.address.lower(),
-        pricing=pricing,
-        min_collateral_factor=v["min_collateral_factor"],
-        min_collateral_usd=v["min_collateral_usd"],
-        min_position_size_usd=v["min_position_size_usd"],
-        max_open_interest_long=v["max_oi_long"],
-        max_open_interest_short=v["max_oi_short"],
-        reserve_factor_long=v["reserve_long"],
-        reserve_factor_short=v["reserve_short"],
-        borrowing_factor_long=v["borrowing_long"],
-        borrowing_factor_short=v["borrowing_short"],
-        borrowing_exponent_factor_long=v["borrowing_exponent_long"],
-        borrowing_exponent_factor_short=v["borrowing_exponent_short"],
-        funding_factor=v["funding"],
-        funding_exponent_factor=v["funding_exponent"],
-    )
-
-
-@cache
-def ledger_keys(m: GmxMarketParams) -> list[bytes]:
-    mk, lt, st = m.market_token, m.long.address, m.short.address
-    return [
-        K.pool_amount(mk, lt), K.pool_amount(mk, st),
-        K.open_interest(mk, lt, True), K.open_interest(mk, st, True),
-        K.open_interest_in_tokens(mk, lt, True), K.open_interest_in_tokens(mk, st, True),
-        K.open_interest(mk, lt, False), K.open_interest(mk, st, False),
-        K.open_interest_in_tokens(mk, lt, False), K.open_interest_in_tokens(mk, st, False),
-        K.position_impact_pool_amount(mk),
-        K.cumulative_borrowing_factor(mk, True), K.cumulative_borrowing_factor(mk, False),
-        K.funding_fee_amount_per_size(mk, True), K.funding_fee_amount_per_size(mk, False),
-        K.claimable_funding_amount_per_size(mk, True), K.claimable_funding_amount_per_size(mk, False),
-        _key("CUMULATIVE_BORROWING_FACTOR_UPDATED_AT", ["address", "bool"], [mk, True]),
-        _key("CUMULATIVE_BORROWING_FACTOR_UPDATED_AT", ["address", "bool"], [mk, False]),
-        _key("FUNDING_UPDATED_AT", ["address"], [mk]),
-    ]  # fmt: skip
-
-
-def parse_ledger(raw: list[bytes]) -> X.MarketLedger:
-    v = [as_int(r) for r in raw]
-    return X.MarketLedger(
-        long_pool_amount=v[0],
-        short_pool_amount=v[1],
-        long_open_interest=X.OpenInterest(v[2], v[3], v[4], v[5]),
-        short_open_interest=X.OpenInterest(v[6], v[7], v[8], v[9]),
-        position_impact_pool_amount=v[10],
-        cumulative=X.Cumulative(v[11], v[12], v[13], v[14], v[15], v[16]),
-        borrowing_updated_at_long=v[17],
-        borrowing_updated_at_short=v[18],
-        funding_updated_at=v[19],
-    )
+def market_props(m: GmxMarketParams) -> MarketProps:
+    return MarketProps(m.market_token, m.index.address, m.long.address, m.short.address)
 
 
 # ---- expectations ------------------------------------------------------------------------------------
@@ -447,7 +298,12 @@ class World:
         self.base = {sym: self.oracle.usd(sym) for sym in self.symbol.values()}
         self.accounts = [a.address for a in devnet.accounts[1:5]]
         block = devnet.block_number()
-        self.params = {m.name: read_parameters(self.chain, m, block) for m in self.markets}
+        self.model_markets = {m.name: self.chain.inputs.market(market_props(m), block) for m in self.markets}
+        for model_market in self.model_markets.values():
+            assert model_market.virtual_token_id == NO_VIRTUAL_TOKEN, (
+                "the parity run covers no virtual inventory: the stand-in seeds no virtual token id"
+            )
+        self.params = {name: mm.parameters for name, mm in self.model_markets.items()}
         self.positions: dict[bytes, Tracked] = {}
         self.pending: dict[bytes, Pending] = {}
         self.counts: Counter[str] = Counter()
@@ -510,10 +366,10 @@ class World:
         if data[:4] == selector(EXECUTE_ORDER):
             order_key, oracle_params = decode(["bytes32", ORACLE_PARAMS], data[4:])
             (raw_order,) = chain.batch([chain.order(order_key, b - 1)])
-            props = OrderProps.from_abi(order_key, decode_result(READER_GET_ORDER, raw_order)[0])
+            props = decode_order(order_key, raw_order)
             m = next(x for x in self.markets if x.market_token == to_checksum_address(props.market))
             order = model_order(props)
-            position_key = chain_position_key(
+            position_key = gmx_position_key(
                 order.account, m.market_token, order.collateral_token, order.is_long
             )
             receiver = props.receiver
@@ -524,7 +380,7 @@ class World:
             )
             m = next(x for x in self.markets if x.market_token == to_checksum_address(market))
             order = None
-            position_key = chain_position_key(account, market, collateral, is_long)
+            position_key = gmx_position_key(account, market, collateral, is_long)
             receiver = account
         prices = self.params_prices(m, oracle_params)
         assert prices == self.prices(m), "the keeper executes at the oracle's prices"
@@ -533,13 +389,18 @@ class World:
         collateral_token = order.collateral_token if order is not None else collateral.lower()
 
         # the state just before the transaction
-        keys = ledger_keys(m)
+        model_market = self.model_markets[m.name]
+        ledger_calls = chain.inputs.ledger_calls(model_market, b - 1)
+        n = len(ledger_calls)
         pre = chain.batch(
-            [chain.uint(k, b - 1) for k in keys]
-            + [chain.position(position_key, b - 1), chain.balance(collateral_token, receiver, b - 1)]
+            [
+                *ledger_calls,
+                chain.position(position_key, b - 1),
+                chain.balance(collateral_token, receiver, b - 1),
+            ]
         )
-        ledger_before = parse_ledger(pre[: len(keys)])
-        position_before = model_position(decode_position(pre[len(keys)]))
+        ledger_before = parse_ledger(model_market, pre[:n])
+        position_before = model_position(decode_position(pre[n]))
         balance_before = as_int(pre[-1])
         if tracked is not None and position_before is not None:
             assert position_before == tracked.state
@@ -558,11 +419,11 @@ class World:
 
         # the state after it
         others = [t for t in self.positions.values() if t.key != position_key]
-        post_calls = [chain.uint(k, b) for k in keys]
+        post_calls = chain.inputs.ledger_calls(model_market, b)
         post_calls += [chain.position(position_key, b), chain.balance(collateral_token, receiver, b)]
         post = chain.batch(post_calls)
-        ledger_after = parse_ledger(post[: len(keys)])
-        position_after = model_position(decode_position(post[len(keys)]))
+        ledger_after = parse_ledger(model_market, post[:n])
+        position_after = model_position(decode_position(post[n]))
         balance_after = as_int(post[-1])
 
         if order is not None:
@@ -643,16 +504,19 @@ class World:
         chain = self.chain
         tracked = [t for t in self.positions.values() if only is None or t.key == only]
         calls: list[tuple[str, list[Any]]] = []
+        sizes = {}
         for m in self.markets:
-            calls += [chain.uint(k, b) for k in ledger_keys(m)]
+            ledger_calls = chain.inputs.ledger_calls(self.model_markets[m.name], b)
+            sizes[m.name] = len(ledger_calls)
+            calls += ledger_calls
         for t in tracked:
             calls += [chain.position(t.key, b), chain.position_info(t.key, self.prices(t.market), b)]
         raw = chain.batch(calls)
         ledgers = {}
         at = 0
         for m in self.markets:
-            n = len(ledger_keys(m))
-            ledgers[m.name] = parse_ledger(raw[at : at + n])
+            n = sizes[m.name]
+            ledgers[m.name] = parse_ledger(self.model_markets[m.name], raw[at : at + n])
             at += n
         for t in tracked:
             props = decode_position(raw[at])
@@ -681,7 +545,7 @@ class World:
                     assert not r.liquidatable, (t, r)
 
     def ledger(self, m: GmxMarketParams, block: int) -> X.MarketLedger:
-        return parse_ledger(self.chain.batch([self.chain.uint(k, block) for k in ledger_keys(m)]))
+        return self.chain.inputs.ledger(self.model_markets[m.name], block)
 
     # -- the random driver --
 

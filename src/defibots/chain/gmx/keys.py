@@ -135,3 +135,26 @@ def funding_fee_amount_per_size(market: str, is_long: bool) -> bytes:
 def claimable_funding_amount_per_size(market: str, is_long: bool) -> bytes:
     """Stand-in: the side's cumulative funding received, a USD factor per USD of size."""
     return _keyed("CLAIMABLE_FUNDING_AMOUNT_PER_SIZE", ["address", "bool"], [market, is_long])
+
+
+def cumulative_borrowing_factor_updated_at(market: str, is_long: bool) -> bytes:
+    return _keyed("CUMULATIVE_BORROWING_FACTOR_UPDATED_AT", ["address", "bool"], [market, is_long])
+
+
+def funding_updated_at(market: str) -> bytes:
+    return _keyed("FUNDING_UPDATED_AT", ["address"], [market])
+
+
+def use_open_interest_in_tokens_for_balance(market: str) -> bytes:
+    """A bool: price impact balances the sides' open interest in index tokens, not in USD."""
+    return _keyed("USE_OPEN_INTEREST_IN_TOKENS_FOR_BALANCE", ["address"], [market])
+
+
+def virtual_token_id(token: str) -> bytes:
+    """A bytes32: the virtual token id of an index token (zero: none)."""
+    return _keyed("VIRTUAL_TOKEN_ID", ["address"], [token])
+
+
+def virtual_inventory_for_positions(virtual_token_id: bytes) -> bytes:
+    """An int: the virtual position inventory of a virtual token id."""
+    return _keyed("VIRTUAL_INVENTORY_FOR_POSITIONS", ["bytes32"], [virtual_token_id])
