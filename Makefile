@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
-	# gmx-python-ng ships GMX's v2.1 ABIs; only its wheel is read (tests/devnet/test_gmx_abi.py): its
+	# gmx-python-ng ships GMX's v2.1 ABIs; only its wheel is read (tests/chain/gmx/test_abi_fidelity.py): its
 	# dependencies (pandas, an older ruff) are not installed
 	$(BIN)/pip download --quiet --no-deps gmx-python-ng==1.0.1 -d $(VENV)/wheels
 	touch $@
@@ -42,7 +42,7 @@ layers: $(VENV)/.installed
 	$(BIN)/lint-imports --no-cache --no-logo
 
 pytest: setup
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile  # one worker per core; a module's tests stay on one worker
 
 forge-test: setup
 	$(BIN)/defibots devnet exec -- $(FORGE) test

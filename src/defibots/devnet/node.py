@@ -201,7 +201,7 @@ def _check_fork_url(url: str) -> int:
 def _write_cache(url: str, path: Path) -> None:
     """anvil_dumpState answers gzip'd JSON; --load-state wants the JSON. Write atomically."""
     dump = str(rpc_call(url, "anvil_dumpState", timeout=120))
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # test workers may build the same cache at once
     tmp.write_bytes(gzip.decompress(bytes.fromhex(dump.removeprefix("0x"))))
     tmp.replace(path)
 
