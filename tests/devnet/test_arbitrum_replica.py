@@ -10,7 +10,9 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import urllib.request
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from defibots.chain.calldata import calldata
 from defibots.devnet import arbitrum as arb
 from defibots.devnet import gmx_standin
 from defibots.devnet import replica as rep
+from defibots.devnet.exchange import ExchangeThread, LocalExchange, MarketSpec
 from defibots.devnet.node import Devnet, DevnetOptions
 from defibots.errors import UserError
 from defibots.foundry.anvil import AnvilNode, free_port, rpc_call
@@ -199,17 +202,32 @@ def test_cli_up_arbitrum_detach_and_down(arbitrum: Devnet, tmp_path: Path) -> No
     assert bad.returncode != 0 and "unknown devnet chain 'optimism'" in bad.stderr
     assert "Traceback" not in bad.stderr
     port = free_port()
-    up = run("up", "--detach", "--port", str(port), "--chain", "arbitrum")
+    venue = LocalExchange(
+        None, [MarketSpec("ETH/USDT", Decimal(3100)), MarketSpec("BTC/USDT", Decimal(61000))]
+    )
+    exchange = ExchangeThread(venue).start()
+    up = run("up", "--detach", "--port", str(port), "--chain", "arbitrum", "--exchange-url", exchange.url)
     try:
         assert up.returncode == 0, up.stderr
         assert "arbitrum replica (restored from cache)" in up.stdout and "chain id  31338" in up.stdout
         assert rpc_call(f"http://127.0.0.1:{port}", "eth_chainId") == hex(A.ARBITRUM_DEVNET)
         state = json.loads((tmp_path / "devnet.json").read_text())
-        with urllib.request.urlopen(state["gmx_oracle_url"] + "/prices/tickers", timeout=5) as reply:
-            tickers = {t["tokenSymbol"]: int(t["minPrice"]) for t in json.loads(reply.read())}
-        assert tickers["WETH"] == 3000 * 10**12 * 9_999 // 10_000  # the mid less half the 2-bps spread
+
+        def weth_min() -> int:
+            with urllib.request.urlopen(state["gmx_oracle_url"] + "/prices/tickers", timeout=5) as reply:
+                return next(
+                    int(t["minPrice"]) for t in json.loads(reply.read()) if t["tokenSymbol"] == "WETH"
+                )
+
+        # the keeper's oracle follows the exchange: its mid less half the 2-bps spread
+        for _ in range(100):
+            if weth_min() != 3000 * 10**12 * 9_999 // 10_000:
+                break
+            time.sleep(0.1)
+        assert weth_min() == 3100 * 10**12 * 9_999 // 10_000
     finally:
         down = run("down")
+        exchange.stop()
     assert down.returncode == 0 and "stopped" in down.stdout
     with pytest.raises(ProcessLookupError):  # the keeper went down with the devnet
         os.kill(state["gmx_keeper_pid"], 0)

@@ -78,6 +78,10 @@ def up(
     keeper_delay: Annotated[
         float, typer.Option(help="Arbitrum replica: seconds before the GMX keeper executes an order.", min=0)
     ] = 1.0,
+    exchange_url: Annotated[
+        str | None,
+        typer.Option(help="Arbitrum replica: the GMX oracle follows this local exchange's ETHUSDT, BTCUSDT."),
+    ] = None,
 ) -> None:
     """Start anvil with a replica (mainnet by default) or a fork; print endpoints and funded accounts.
 
@@ -98,7 +102,7 @@ def up(
     try:
         info = devnet.describe()
         if chain == "arbitrum" and _has_gmx_standin(devnet.http_url):
-            keeper, info["gmx_oracle_url"] = _start_gmx_keeper(devnet.http_url, keeper_delay)
+            keeper, info["gmx_oracle_url"] = _start_gmx_keeper(devnet.http_url, keeper_delay, exchange_url)
             info["gmx_keeper_pid"] = keeper.pid
         write_state(info)
         _print_info(info, devnet.rebuilt, show_keys)
@@ -136,11 +140,13 @@ def _has_gmx_standin(rpc_url: str) -> bool:
     )
 
 
-def _start_gmx_keeper(rpc_url: str, delay: float) -> tuple[subprocess.Popen[bytes], str]:
+def _start_gmx_keeper(
+    rpc_url: str, delay: float, exchange_url: str | None
+) -> tuple[subprocess.Popen[bytes], str]:
     from defibots.devnet.gmx_process import start_keeper
 
     with console.status("starting the GMX keeper and oracle"):
-        return start_keeper(rpc_url, state_dir() / "gmx-keeper.log", delay)
+        return start_keeper(rpc_url, state_dir() / "gmx-keeper.log", delay, exchange_url)
 
 
 def _print_info(info: dict[str, object], rebuilt: bool, show_keys: bool) -> None:
@@ -411,9 +417,10 @@ def keeper(
         raise UserError(f"no GMX stand-in at {url} (start one with `defibots devnet up --chain arbitrum`)")
     signal.signal(signal.SIGTERM, _interrupt)  # `devnet down` stops it as cleanly as Ctrl-C
 
-    with gmx_service(
-        GmxServiceConfig(url, host=host, port=port, delay_seconds=delay, poll_seconds=poll)
-    ) as svc:
+    cfg = GmxServiceConfig(
+        url, host=host, port=port, delay_seconds=delay, poll_seconds=poll, exchange_url=exchange_url
+    )
+    with gmx_service(cfg) as svc:
         console.print(f"GMX keeper for {url}; oracle routes at {svc.url} (Ctrl-C stops)", soft_wrap=True)
 
         def table() -> Table:

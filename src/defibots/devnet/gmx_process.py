@@ -16,12 +16,14 @@ from defibots.foundry.anvil import free_port
 
 
 def start_keeper(
-    rpc_url: str, log_path: Path, delay_seconds: float = 0.0
+    rpc_url: str, log_path: Path, delay_seconds: float = 0.0, exchange_url: str | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     """The keeper process serving `rpc_url` and its oracle URL, once its routes answer."""
     port = free_port()
     command = [sys.executable, "-m", "defibots.cli.main", "devnet", "keeper", "--rpc", rpc_url,
                "--port", str(port), "--delay", str(delay_seconds), "--quiet"]  # fmt: skip
+    if exchange_url is not None:
+        command += ["--exchange-url", exchange_url]
     url = f"http://127.0.0.1:{port}"
     with log_path.open("ab") as log:
         child = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)

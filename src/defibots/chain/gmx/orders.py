@@ -29,50 +29,11 @@ from typing import Any
 from eth_abi import encode
 
 from defibots.chain.gmx.abis import AbiEntry, find_entry, input_types, selector
+from defibots.protocols.gmx_v2.order_types import OrderType as OrderType
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 ZERO_BYTES32 = bytes(32)
 BASIS_POINTS = 10_000
-
-
-class OrderType(IntEnum):
-    """Order.OrderType as GMX numbers it (SDK types/orders)."""
-
-    MARKET_SWAP = 0
-    LIMIT_SWAP = 1
-    MARKET_INCREASE = 2
-    LIMIT_INCREASE = 3
-    MARKET_DECREASE = 4
-    LIMIT_DECREASE = 5
-    STOP_LOSS_DECREASE = 6
-    LIQUIDATION = 7
-    STOP_INCREASE = 8
-
-    @property
-    def is_increase(self) -> bool:
-        return self in (OrderType.MARKET_INCREASE, OrderType.LIMIT_INCREASE, OrderType.STOP_INCREASE)
-
-    @property
-    def is_decrease(self) -> bool:
-        return self in (
-            OrderType.MARKET_DECREASE,
-            OrderType.LIMIT_DECREASE,
-            OrderType.STOP_LOSS_DECREASE,
-            OrderType.LIQUIDATION,
-        )
-
-    @property
-    def is_swap(self) -> bool:
-        return self in (OrderType.MARKET_SWAP, OrderType.LIMIT_SWAP)
-
-    @property
-    def is_market(self) -> bool:
-        return self in (
-            OrderType.MARKET_SWAP,
-            OrderType.MARKET_INCREASE,
-            OrderType.MARKET_DECREASE,
-            OrderType.LIQUIDATION,
-        )
 
 
 class DecreasePositionSwapType(IntEnum):

@@ -30,6 +30,7 @@ from defibots.protocols.gmx_v2.fees import (
     position_fee,
 )
 from defibots.protocols.gmx_v2.market import Market, MarketConfig, MarketState, Token, TokenPrices
+from defibots.protocols.gmx_v2.order_types import OrderType
 from defibots.protocols.gmx_v2.position import position_pnl_usd
 from defibots.protocols.gmx_v2.precision import (
     FLOAT_PRECISION,
@@ -44,18 +45,16 @@ from defibots.protocols.gmx_v2.price_impact import (
     proportional_pending_impact,
 )
 
-# Order.OrderType as GMX numbers them (the order kinds the stand-in executes).
-MARKET_INCREASE = 2
-LIMIT_INCREASE = 3
-MARKET_DECREASE = 4
-LIMIT_DECREASE = 5
-STOP_LOSS_DECREASE = 6
-LIQUIDATION = 7
-STOP_INCREASE = 8
-
-INCREASE_TYPES = frozenset({MARKET_INCREASE, LIMIT_INCREASE, STOP_INCREASE})
-DECREASE_TYPES = frozenset({MARKET_DECREASE, LIMIT_DECREASE, STOP_LOSS_DECREASE, LIQUIDATION})
-MARKET_TYPES = frozenset({MARKET_INCREASE, MARKET_DECREASE, LIQUIDATION})
+# The order kinds the stand-in executes, by GMX's numbers.
+MARKET_INCREASE, LIMIT_INCREASE, STOP_INCREASE = (
+    OrderType.MARKET_INCREASE, OrderType.LIMIT_INCREASE, OrderType.STOP_INCREASE,
+)  # fmt: skip
+MARKET_DECREASE, LIMIT_DECREASE, STOP_LOSS_DECREASE, LIQUIDATION = (
+    OrderType.MARKET_DECREASE, OrderType.LIMIT_DECREASE, OrderType.STOP_LOSS_DECREASE, OrderType.LIQUIDATION,
+)  # fmt: skip
+INCREASE_TYPES = frozenset(t for t in OrderType if t.is_increase)
+DECREASE_TYPES = frozenset(t for t in OrderType if t.is_decrease)
+MARKET_TYPES = frozenset(t for t in OrderType if t.is_market and not t.is_swap)
 
 
 class OrderRejected(Exception):
