@@ -3,11 +3,17 @@ shared by all devnet tests and reverted to a snapshot around each test that uses
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from defibots.devnet.node import Devnet, DevnetOptions
+
+# pytest-xdist starts its workers with COLUMNS=80, and a rich Console made at import time keeps the width it
+# saw then; without it, the CLI's consoles follow the COLUMNS each test's CliRunner sets.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 
 
 def _reverted(node: Devnet) -> Iterator[Devnet]:
