@@ -7,7 +7,7 @@ the journal's open position.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from defibots.cli.endpoints import resolve_rpc
-from defibots.cli.options import ConfigOpt, RpcOpt
+from defibots.cli.options import ConfigOpt, KeyEnv, Keystore, RpcOpt, decimal_arg, symbol_amount
 from defibots.config import load_settings
 from defibots.errors import UserError
 from defibots.paths import state_dir
@@ -32,18 +32,6 @@ Slippage = Annotated[
     int, typer.Option("--max-slippage-bps", min=0, max=1000, help="Price move the swap may absorb.")
 ]
 MinHf = Annotated[str, typer.Option("--min-health-factor", help="Guard: the step reverts below this HF.")]
-Keystore = Annotated[Path | None, typer.Option(help="Signer keystore (non-devnet chains).")]
-KeyEnv = Annotated[str | None, typer.Option(help="Env var holding the signer key.")]
-
-
-def _decimal(text: str, what: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise UserError(f"{what} {text!r} is not a number") from None
-    if not value.is_finite():
-        raise UserError(f"{what} {text!r} is not a number")
-    return value
 
 
 def _operator(
@@ -162,13 +150,11 @@ def open_(
     key_env: KeyEnv = None,
 ) -> None:
     """Open a loop: supply, flash-borrow collateral, borrow the debt asset that buys it back."""
-    symbol, _, amount = collateral.partition(":")
-    if not amount:
-        raise UserError(f"--collateral {collateral!r}: give SYMBOL:AMOUNT, e.g. WETH:10")
+    symbol, amount = symbol_amount(collateral, "WETH:10")
     op = _operator(rpc, config, keystore, key_env)
     planned = op.plan_open(
-        symbol, debt, _decimal(amount, "collateral amount"), _decimal(leverage, "leverage"),
-        _decimal(min_health_factor, "health factor"), max_slippage_bps,
+        symbol, debt, amount, decimal_arg(leverage, "leverage"),
+        decimal_arg(min_health_factor, "health factor"), max_slippage_bps,
     )  # fmt: skip
     _finish(op, planned, execute)
 
@@ -188,7 +174,11 @@ def adjust(
     op = _operator(rpc, config, keystore, key_env)
     c, d = _assets(op)
     planned = op.plan_adjust(
-        c, d, _decimal(leverage, "leverage"), _decimal(min_health_factor, "health factor"), max_slippage_bps
+        c,
+        d,
+        decimal_arg(leverage, "leverage"),
+        decimal_arg(min_health_factor, "health factor"),
+        max_slippage_bps,
     )
     _finish(op, planned, execute)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from defibots.cli.endpoints import resolve_gmx_oracle, resolve_rpc
-from defibots.cli.options import ConfigOpt, RpcOpt
+from defibots.cli.options import ConfigOpt, KeyEnv, Keystore, RpcOpt, decimal_arg, symbol_amount
 from defibots.config import load_settings
 from defibots.errors import UserError
 from defibots.paths import state_dir
@@ -40,8 +40,6 @@ OracleOpt = Annotated[
 Execute = Annotated[
     bool, typer.Option("--execute", help="Send the simulated transactions (default: shadow).")
 ]
-Keystore = Annotated[Path | None, typer.Option(help="Signer keystore (non-devnet chains).")]
-KeyEnv = Annotated[str | None, typer.Option(help="Env var holding the signer key.")]
 Slippage = Annotated[int, typer.Option("--slippage-bps", min=0, max=5000, help="Acceptable price move.")]
 Attempts = Annotated[
     int | None, typer.Option("--max-attempts", min=1, max=10, help="Creations of a cancelled market order.")
@@ -51,16 +49,6 @@ MarketOpt = Annotated[str, typer.Option("--market", help="Market by index token,
 
 USD = 10**30
 USD_CENT = Decimal("0.01")
-
-
-def _decimal(text: str, what: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise UserError(f"{what} {text!r} is not a number") from None
-    if not value.is_finite():
-        raise UserError(f"{what} {text!r} is not a number")
-    return value
 
 
 def _trader(
@@ -289,13 +277,11 @@ def open_(
     """Open (or increase) a position with a market order, optionally with a take profit and a stop loss."""
     from defibots.execution.gmx_trader import OpenRequest
 
-    symbol, _, amount = collateral.partition(":")
-    if not amount:
-        raise UserError(f"--collateral {collateral!r}: give SYMBOL:AMOUNT, e.g. USDC:1000")
+    symbol, amount = symbol_amount(collateral, "USDC:1000")
     request = OpenRequest(
-        market, long, symbol, _decimal(amount, "collateral amount"), _decimal(leverage, "leverage"),
-        _decimal(tp, "take profit") if tp is not None else None,
-        _decimal(sl, "stop loss") if sl is not None else None, slippage_bps,
+        market, long, symbol, amount, decimal_arg(leverage, "leverage"),
+        decimal_arg(tp, "take profit") if tp is not None else None,
+        decimal_arg(sl, "stop loss") if sl is not None else None, slippage_bps,
     )  # fmt: skip
     trader = _trader(rpc, config, oracle_url, keystore, key_env, max_attempts=max_attempts)
     _finish(trader, trader.plan_open(request), execute)
