@@ -185,3 +185,27 @@ def test_validation_errors_send_nothing(arb_devnet: Devnet, svc: GmxService, tmp
         with pytest.raises(UserError, match=message.replace("$", r"\$").replace("(", r"\(")):
             trader.plan_open(req)
     assert arb_devnet.w3.eth.get_transaction_count(user.address) == nonce
+
+
+def test_a_liquidation_of_our_position_is_journaled_as_a_loss(
+    arb_devnet: Devnet, svc: GmxService, tmp_path: Path
+) -> None:
+    """The keeper liquidates, not us: sync() still finds it, marks the position liquidated with its
+    PnL, records what (if anything) came back, and raises an alert."""
+    journal = tmp_path / "j.sqlite"
+    signer = arb_devnet.accounts[5]
+    trader = trader_for(arb_devnet, svc, journal, signer)
+    before = usdc_balance(arb_devnet, signer.address)
+    done = trader.execute(trader.plan_open(OpenRequest("ETH", True, "USDC", Decimal(1000), Decimal(50))))
+    assert done.status == "executed"
+    svc.oracle.set_usd("WETH", Decimal(2_940))  # -2% at 50x: under the minimum collateral
+    wait_until(lambda: svc.keeper.stats.liquidated == 1)
+    assert trader.sync() >= 1
+    with Journal(journal) as j:
+        (position,) = j.positions(protocol="gmx_v2")
+        history = j.position_history(position.id or 0)
+        alerts = [e for e in j.errors() if e.kind == "liquidated"]
+    assert position.status == "liquidated" and history[0].status == "liquidated"
+    assert history[0].pnl is not None and history[0].pnl < 0
+    assert len(alerts) == 1 and signer.address in (alerts[0].payload or "")
+    assert journal_totals(journal)["USDC"] == usdc_balance(arb_devnet, signer.address) - before

@@ -209,6 +209,31 @@ class GmxJournal:
             for o in mine
         ]
 
+    def open_positions(self) -> list[Position]:
+        with Journal(self.path) as j:
+            return j.positions(limit=10_000, chain_id=self.chain_id, status="open", protocol=PROTOCOL)
+
+    def record_liquidation(
+        self, position: Position, event: E.GmxEvent, receipt: TxReceipt, account: str
+    ) -> None:
+        """A keeper's liquidation of our position: the closing snapshot with its PnL, whatever collateral
+        came back, and an alert (a loss nobody of ours sent)."""
+        block = int(receipt["blockNumber"])
+        pnl = int(event.items.get("basePnlUsd", 0))
+        price = event.uint("executionPrice")
+        with Journal(self.path) as j:
+            j.record_position_snapshot(
+                PositionSnapshot(
+                    position.id or 0, self.chain_id, block, 0, 0, 0, price, "liquidated", pnl=pnl
+                )
+            )
+            self._token_flows(j, receipt, account, f"liquidation:{_hex(receipt['transactionHash'])}")
+            message = (
+                f"{position.side} {position.details.get('market_name', position.market)} liquidated at block "
+                f"{block}: size ${position.size / USD:,.2f}, PnL ${Decimal(pnl) / USD:,.2f}"
+            )
+            j.record_error(ErrorRecord(VENUE, "liquidated", message, account, self.chain_id, block))
+
     def alert(self, kind: str, message: str, account: str) -> None:
         with Journal(self.path) as j:
             j.record_error(ErrorRecord(VENUE, kind, message, payload=account, chain_id=self.chain_id))

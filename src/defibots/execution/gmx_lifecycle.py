@@ -21,6 +21,7 @@ from web3 import Web3
 from web3.types import TxReceipt
 
 from defibots.chain.gmx import events as E
+from defibots.chain.gmx.orders import OrderType
 from defibots.chain.gmx.reasons import describe_reason
 
 TRANSFER_TOPIC = keccak(text="Transfer(address,address,uint256)")
@@ -106,6 +107,33 @@ def find_outcome(w3: Web3, event_emitter: str, key: bytes, from_block: int) -> O
         if event.name in E.ORDER_OUTCOMES and event.topic1 == key:
             receipt = w3.eth.get_transaction_receipt(log["transactionHash"])
             return OrderOutcome(key, event, receipt)
+    return None
+
+
+def find_liquidation(
+    w3: Web3, event_emitter: str, account: str, position_key: bytes, from_block: int
+) -> tuple[E.GmxEvent, TxReceipt] | None:
+    """The keeper's liquidation of `account`'s position `position_key` since `from_block`: its
+    PositionDecrease (EventLog1, topic1 = the account) with order type Liquidation, and the receipt."""
+    logs = w3.eth.get_logs(
+        {
+            "address": Web3.to_checksum_address(event_emitter),
+            "fromBlock": from_block,
+            "toBlock": "latest",
+            "topics": [
+                HexBytes(E.event_log_topics()["EventLog1"]),
+                HexBytes(keccak(text=E.POSITION_DECREASE)),
+                HexBytes(bytes(12) + bytes.fromhex(account.lower().removeprefix("0x"))),
+            ],
+        }
+    )
+    for log in logs:
+        event = E.decode_event_log(log)
+        if (
+            event.items.get("positionKey") == position_key
+            and event.uint("orderType") == OrderType.LIQUIDATION
+        ):
+            return event, w3.eth.get_transaction_receipt(log["transactionHash"])
     return None
 
 

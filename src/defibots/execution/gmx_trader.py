@@ -47,10 +47,10 @@ from defibots.chain.rpc import JsonRpc
 from defibots.config import GmxSettings
 from defibots.errors import UserError
 from defibots.execution.gmx_journal import GmxJournal, OrderRef
-from defibots.execution.gmx_lifecycle import OrderOutcome, RetryPolicy, wait_outcome
+from defibots.execution.gmx_lifecycle import OrderOutcome, RetryPolicy, find_liquidation, wait_outcome
 from defibots.protocols.gmx_v2.fees import borrowing_factor_per_period, funding_factor_per_period
 from defibots.protocols.gmx_v2.market import Market, MarketConfig, MarketState, Token, TokenPrices
-from defibots.protocols.gmx_v2.position import liquidation_price
+from defibots.protocols.gmx_v2.position import liquidation_price, position_key
 from defibots.protocols.gmx_v2.precision import FLOAT_PRECISION, apply_factor
 
 USD = FLOAT_PRECISION
@@ -832,13 +832,25 @@ class GmxTrader:
         return OrderOutcome(key, event, receipt) if event is not None else None
 
     def sync(self) -> int:
-        """Journal the outcomes of this account's orders that settled since they were journaled (a take
-        profit that fired later, a stop loss auto-cancelled with its position). Returns how many."""
+        """Journal what settled since it was journaled: the outcomes of this account's orders (a take profit
+        that fired later, a stop loss auto-cancelled with its position) and the keeper's liquidations of
+        its positions. Returns how many."""
         settled = 0
         for ref in self.journal.open_orders(self.account):
             outcome = wait_outcome(self.w3, self.d.event_emitter, ref.key, ref.block, 0.0, sleep=self.sleep)
             if outcome is not None:
                 self.journal.record_outcome(outcome, self.account)
+                settled += 1
+        for row in self.journal.open_positions():
+            key = bytes.fromhex(row.key.removeprefix("0x"))
+            if key != position_key(self.account, row.market, row.collateral_token, row.side == "long"):
+                continue  # another account's position in a shared journal
+            if self.reader.position(key).size_in_usd != 0:
+                continue
+            found = find_liquidation(self.w3, self.d.event_emitter, self.account, key, row.block_number)
+            if found is not None:
+                self.journal.record_liquidation(row, *found, self.account)
+                self.notify(f"ALERT: {row.side} {row.details.get('market_name', row.market)} was liquidated")
                 settled += 1
         return settled
 
