@@ -131,13 +131,11 @@ def up(
 def _has_gmx_standin(rpc_url: str) -> bool:
     """The replica, or a fork of it, has our GMX stand-in; a fork of real Arbitrum has GMX's own contracts,
     which need GMX's signed oracle reports (no local keeper: see the README's GMX section)."""
-    from defibots.devnet.gmx_standin import deployment
+    from defibots.devnet.gmx_standin import own_address
     from defibots.foundry.anvil import rpc_call
 
-    return rpc_call(rpc_url, "eth_getCode", [deployment()["OrderHandler"], "latest"], timeout=10) not in (
-        "0x",
-        "",
-    )
+    code = rpc_call(rpc_url, "eth_getCode", [own_address("OrderHandler"), "latest"], timeout=10)
+    return code not in ("0x", "")
 
 
 def _start_gmx_keeper(

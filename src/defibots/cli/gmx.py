@@ -24,6 +24,7 @@ from defibots.cli.options import ConfigOpt, KeyEnv, Keystore, RpcOpt, decimal_ar
 from defibots.config import load_settings
 from defibots.errors import UserError
 from defibots.paths import state_dir
+from defibots.protocols.gmx_v2.precision import FLOAT_PRECISION
 
 if TYPE_CHECKING:  # web3 loads slowly: imported when a command runs, not for --help
     from defibots.execution.gmx_trader import Executed, GmxTrader, OrderPlan
@@ -47,7 +48,7 @@ Attempts = Annotated[
 Long = Annotated[bool, typer.Option("--long/--short", help="Position side.")]
 MarketOpt = Annotated[str, typer.Option("--market", help="Market by index token, e.g. ETH or BTC.")]
 
-USD = 10**30
+USD = FLOAT_PRECISION
 USD_CENT = Decimal("0.01")
 
 

@@ -16,9 +16,9 @@ from eth_utils import to_checksum_address
 
 from defibots.chain import addresses as A
 from defibots.errors import UserError
+from defibots.protocols.gmx_v2.precision import FLOAT_PRECISION
 
 MARKETS_FILE = Path(__file__).with_name("gmx_markets.toml")
-FLOAT_PRECISION = 10**30
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -21,15 +21,10 @@ from eth_typing import ChecksumAddress
 
 from defibots.devnet.gmx_markets import GmxMarketsConfig, GmxToken
 from defibots.devnet.replica import USD_PRICE
+from defibots.protocols.gmx_v2.precision import unit_price
 
-FLOAT_PRECISION = 10**30
 SYNTHETIC_OF = {"BTC": "WBTC"}
 """A synthetic index token follows its wrapped token's price."""
-
-
-def unit_price(usd: Decimal, decimals: int) -> int:
-    """USD per whole token -> GMX's price per smallest unit x 1e30, rounded down."""
-    return int((usd * 10 ** (30 - decimals)).to_integral_value(ROUND_FLOOR))
 
 
 @dataclass(frozen=True)
@@ -98,30 +93,28 @@ class GmxOracle:
 # --- the oracle-keeper HTTP routes ---------------------------------------------------------------------
 
 
-def _ticker(p: OraclePrice) -> dict[str, Any]:
+def _token_fields(p: OraclePrice) -> dict[str, Any]:
     return {
         "tokenAddress": p.token.address,
         "tokenSymbol": p.token.symbol,
-        "minPrice": str(p.min),
-        "maxPrice": str(p.max),
         "oracleDecimals": 30 - p.token.decimals,
         "updatedAt": int(p.updated_at * 1000),
+    }
+
+
+def _ticker(p: OraclePrice) -> dict[str, Any]:
+    return {
+        **_token_fields(p),
+        "minPrice": str(p.min),
+        "maxPrice": str(p.max),
         "timestamp": int(p.updated_at),
     }
 
 
 def _signed(p: OraclePrice) -> dict[str, Any]:
     """One `/signed_prices/latest` entry. The stand-in verifies no signature: the fields clients read only."""
-    return {
-        "tokenAddress": p.token.address,
-        "tokenSymbol": p.token.symbol,
-        "minPriceFull": str(p.min),
-        "maxPriceFull": str(p.max),
-        "oracleDecimals": 30 - p.token.decimals,
-        "updatedAt": int(p.updated_at * 1000),
-        "signer": None,
-        "signature": None,
-    }
+    return {**_token_fields(p), "minPriceFull": str(p.min), "maxPriceFull": str(p.max), "signer": None,
+            "signature": None}  # fmt: skip
 
 
 MarketStats = Mapping[str, Mapping[str, Any]]

@@ -43,6 +43,7 @@ from defibots.journal import (
     Send,
     StrategyPnl,
 )
+from defibots.protocols.gmx_v2.precision import FLOAT_PRECISION
 
 if TYPE_CHECKING:
     from defibots.execution.gmx_trader import OrderPlan
@@ -51,7 +52,7 @@ STRATEGY = "gmx_perp"
 VENUE = "gmx_v2"
 PROTOCOL = "gmx_v2"
 WALLET_KINDS = ("gas", "execution_fee", "execution_fee_refund", "deposit", "returned")
-USD = 10**30
+USD = FLOAT_PRECISION
 ROLE_TYPES = {"main": "market", "take_profit": "take_profit", "stop_loss": "stop_loss"}
 
 

@@ -17,10 +17,9 @@ from typing import ClassVar
 from defibots.actions import GmxPerpOrder
 from defibots.engine import Action, Capability, Executor
 from defibots.errors import UserError
-from defibots.execution.gmx_trader import GmxMarket, GmxTrader, OpenRequest, PositionView, usd_price
+from defibots.execution.gmx_trader import GmxMarket, GmxTrader, OpenRequest, PositionView
 from defibots.protocols.gmx_v2.market import TokenPrices
-
-FLOAT = 10**30
+from defibots.protocols.gmx_v2.precision import FLOAT_PRECISION, usd_price
 
 
 @dataclass
@@ -37,8 +36,8 @@ class GmxOrderStats:
 def portfolio_usd(wallet: list[tuple[int, TokenPrices]], positions: list[PositionView]) -> Decimal:
     """USD of wallet amounts (smallest units, valued at the min price) plus open positions' collateral
     and PnL (GMX prices are per smallest unit x 1e30, so amount x price / 1e30 is USD)."""
-    held = sum((Decimal(a) * p.min_price / FLOAT for a, p in wallet), Decimal(0))
-    open_value = sum((Decimal(p.collateral_usd + p.pnl_usd) / FLOAT for p in positions), Decimal(0))
+    held = sum((Decimal(a) * p.min_price / FLOAT_PRECISION for a, p in wallet), Decimal(0))
+    open_value = sum((Decimal(p.collateral_usd + p.pnl_usd) / FLOAT_PRECISION for p in positions), Decimal(0))
     return held + open_value
 
 

@@ -51,7 +51,7 @@ from defibots.execution.gmx_lifecycle import OrderOutcome, RetryPolicy, find_liq
 from defibots.protocols.gmx_v2.fees import borrowing_factor_per_period, funding_factor_per_period
 from defibots.protocols.gmx_v2.market import Market, MarketConfig, MarketState, Token, TokenPrices
 from defibots.protocols.gmx_v2.position import liquidation_price, position_key
-from defibots.protocols.gmx_v2.precision import FLOAT_PRECISION, apply_factor
+from defibots.protocols.gmx_v2.precision import FLOAT_PRECISION, apply_factor, unit_price, usd_price
 
 USD = FLOAT_PRECISION
 MAX_UINT = 2**256 - 1
@@ -209,16 +209,6 @@ class PositionView:
     @property
     def fees_usd(self) -> int:
         return self.borrowing_fee_usd + self.funding_fee_usd + self.close_fee_usd
-
-
-def unit_price(usd: Decimal, decimals: int) -> int:
-    """USD per whole token -> GMX's contract price (USD x 10^(30 - decimals) per smallest unit)."""
-    return int(usd * Decimal(10) ** (30 - decimals))
-
-
-def usd_price(unit: int, decimals: int) -> Decimal:
-    """A contract price back to USD per whole token."""
-    return Decimal(unit) * Decimal(10) ** decimals / Decimal(USD)
 
 
 class GmxTrader:

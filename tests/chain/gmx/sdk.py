@@ -35,7 +35,7 @@ def run_node(script: str, payload: Any = None) -> Any:
     (bigints as decimal strings).
     """
     if shutil.which("node") is None or not SDK.is_dir():
-        pytest.skip("node or node_modules/@gmx-io/sdk missing")
+        pytest.fail("node or node_modules/@gmx-io/sdk missing: run `make setup`")
     prelude = (
         "const input = JSON.parse(require('fs').readFileSync(0, 'utf8'), (k, x) =>"
         " x !== null && typeof x === 'object' && '$n' in x ? BigInt(x.$n) : x);"
@@ -72,7 +72,7 @@ def sdk_abis(names: list[str]) -> dict[str, list[dict[str, Any]]]:
 def artifact(source: str, contract: str) -> dict[str, Any]:
     path = OUT_GMX / source / f"{contract}.json"
     if not path.is_file():
-        pytest.skip(f"{path} missing (forge build of contracts-gmx)")
+        pytest.fail(f"{path} missing: run `make build` (forge build of contracts-gmx)")
     data: dict[str, Any] = json.loads(path.read_text())
     return data
 
@@ -81,7 +81,7 @@ def v21_exchange_router_abi() -> list[dict[str, Any]]:
     """ExchangeRouter ABI of gmx-python-ng 1.0.1 (GMX v2.1), read from the wheel without installing it."""
     wheels = sorted(WHEELS.glob("gmx_python_ng-1.0.1-*.whl"))
     if not wheels:
-        pytest.skip("gmx_python_ng wheel missing from .venv/wheels")
+        pytest.fail("gmx_python_ng wheel missing from .venv/wheels: run `make setup`")
     with zipfile.ZipFile(wheels[0]) as wheel:
         raw = json.loads(wheel.read("gmx_python_sdk/contracts/arbitrum/exchangerouter.json"))
     abi: list[dict[str, Any]] = raw["abi"] if isinstance(raw, dict) else raw

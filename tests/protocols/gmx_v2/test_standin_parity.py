@@ -64,11 +64,12 @@ from defibots.chain.gmx.reader import (
 from defibots.devnet import gmx_standin as g
 from defibots.devnet.gmx_keeper import GmxKeeper
 from defibots.devnet.gmx_markets import GmxMarketParams
-from defibots.devnet.gmx_oracle import GmxOracle, unit_price
+from defibots.devnet.gmx_oracle import GmxOracle
 from defibots.devnet.node import Devnet
 from defibots.protocols.gmx_v2 import execution as X
 from defibots.protocols.gmx_v2.market import TokenPrices
 from defibots.protocols.gmx_v2.position import position_key as gmx_position_key
+from defibots.protocols.gmx_v2.precision import unit_price
 
 pytestmark = pytest.mark.devnet
 

@@ -6,6 +6,8 @@ division of a value that can be negative goes through `div_toward_zero`.
 
 from __future__ import annotations
 
+from decimal import ROUND_FLOOR, Decimal
+
 FLOAT_PRECISION = 10**30
 """1.0 as a GMX USD amount or factor."""
 USD_DECIMALS = 30
@@ -62,3 +64,13 @@ def convert_to_token_amount(usd: int, token_decimals: int, price: int) -> int:
     if price <= 0:
         raise ValueError(f"price must be positive, got {price}")
     return div_toward_zero(usd * 10**token_decimals, price)
+
+
+def unit_price(usd: Decimal, decimals: int) -> int:
+    """USD per whole token -> GMX's contract price (USD x 1e30 per smallest unit), rounded down."""
+    return int((usd * Decimal(10) ** (USD_DECIMALS - decimals)).to_integral_value(ROUND_FLOOR))
+
+
+def usd_price(unit: int, decimals: int) -> Decimal:
+    """A contract price back to USD per whole token."""
+    return Decimal(unit) * Decimal(10) ** decimals / Decimal(FLOAT_PRECISION)
