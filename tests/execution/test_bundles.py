@@ -26,6 +26,7 @@ from defibots.execution.bundles import (
     parse_bundle_json,
     read_bundle_file,
     send_bundle_params,
+    sign_request,
     sign_requests,
 )
 
@@ -173,6 +174,13 @@ def test_sign_requests_uses_pending_nonce_plus_index(alice: LocalAccount) -> Non
     assert [t.value for t in txs] == [1, 2, 3]
     assert all(t.max_fee_per_gas == 2 * 7 + 2 and t.max_priority_fee_per_gas == 2 for t in txs)
     assert all(t.sender == alice.address and t.chain_id == 31337 for t in txs)
+
+
+def test_our_signed_tx_equals_its_full_decode(alice: LocalAccount) -> None:
+    """sign_request skips recovering our own address: every field must still be what a full decode reads."""
+    request = TxRequest(to=TO, data=b"\x12" * 68, value=5, max_priority_fee_per_gas=3)
+    ours = sign_request(alice, request, 1, 9, 400_000, FeeDefaults(base_fee=11))
+    assert ours == SignedTx.decode(ours.raw)
 
 
 def test_bundle_file_mixed_raw_and_unsigned(alice: LocalAccount, bob: LocalAccount) -> None:

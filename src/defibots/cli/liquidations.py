@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import statistics
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -141,6 +142,11 @@ def _symbol(address: str) -> str:
     return token.symbol if token else address[:10]
 
 
+class Simulation(StrEnum):
+    node = "node"
+    fork = "fork"
+
+
 def liquidations(
     config: Annotated[
         Path | None, typer.Option(help="defibots.toml to read (default ./defibots.toml).")
@@ -169,6 +175,10 @@ def liquidations(
         int, typer.Option(min=1, help="Seconds between blocks (plans are timed by it).")
     ] = 12,
     first_block: Annotated[int, typer.Option(min=0, help="Where borrower discovery starts.")] = 0,
+    simulation: Annotated[
+        Simulation,
+        typer.Option(help="node: eth_simulateV1 on the RPC (fast); fork: mine on a private anvil fork."),
+    ] = Simulation.node,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.", min=0)] = None,
     keystore: Annotated[Path | None, typer.Option(help="Signer keystore (non-devnet chains).")] = None,
     key_env: Annotated[str | None, typer.Option(help="Env var holding the signer key.")] = None,
@@ -199,6 +209,7 @@ def liquidations(
         liquidator=liquidator_address(chain_id, liquidator),
         journal_path=settings.journal_path or state_dir() / "journal.sqlite", relay_urls=tuple(relays),
         params=params, shadow=not execute, expected_chain_id=settings.chain_id, first_block=first_block,
+        simulation="node" if simulation is Simulation.node else "fork",
     )  # fmt: skip
     keystore, key_env = key_choice(keystore, key_env, settings.keystore, settings.key_env)
     signer = load_signer(chain_id, keystore, key_env)

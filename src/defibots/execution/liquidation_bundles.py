@@ -2,8 +2,9 @@
 inclusion -> journal.
 
 Each liquidation is one `Liquidator.liquidate` transaction guarded at the plan's exact swap output and
-profit. Nothing is sent unless the bundle, simulated on a private fork on top of the block the plans were
-made on at the target block's time, shows the price update succeeding first and every liquidation then
+profit. Nothing is sent unless the bundle, simulated on top of the block the plans were made on at the
+target block's time (eth_simulateV1 on the node by default, one round trip; or mined on a private fork),
+shows the price update succeeding first and every liquidation then
 returning exactly the predicted profit, paying exactly the predicted builder payment, covering exactly the
 predicted debt and seizing exactly the predicted collateral. The bundle is pinned to that time
 (min/maxTimestamp): included means included as simulated.
@@ -45,7 +46,13 @@ from defibots.execution.liquidator import Liquidated, liquidate_calldata, parse_
 from defibots.execution.nonce import BlockNonce
 from defibots.execution.public_tx import TOKENS_BY_ADDRESS
 from defibots.execution.relay_client import RelayFanout
-from defibots.execution.simulation import AnvilSimulator, BundleSimulationError, LogEntry, SimulationResult
+from defibots.execution.simulation import (
+    BundleSimulationError,
+    BundleSimulator,
+    LogEntry,
+    SimulateV1Simulator,
+    SimulationResult,
+)
 from defibots.execution.simulation.warmup import pool_reads, read
 from defibots.journal import ErrorRecord, Journal, OpportunityRecord, Pnl, Receipt, Send, Simulation
 from defibots.protocols.liquidation_plan import MAX_UINT256
@@ -108,7 +115,7 @@ class LiquidationExecutor(Executor):
         journal: Journal,
         chain_id: int,
         *,
-        simulator: AnvilSimulator | None = None,
+        simulator: BundleSimulator | None = None,
         shadow: bool = True,
         track_inclusion: bool = True,
         inclusion_timeout: float = 120.0,
@@ -119,7 +126,7 @@ class LiquidationExecutor(Executor):
         self.relays = relays
         self.journal = journal
         self.chain_id = chain_id
-        self.simulator = simulator or AnvilSimulator(node_url, fork=True)
+        self.simulator = simulator or SimulateV1Simulator(node_url)
         self.shadow = shadow
         self.track_inclusion = track_inclusion
         self.inclusion_timeout = inclusion_timeout
@@ -224,15 +231,17 @@ class LiquidationExecutor(Executor):
         return PreparedLiquidations(trigger, tuple(ours), bundle)
 
     async def warm(self, prepare: LiquidationPrepare) -> None:
-        """Re-point the simulator's fork at the new head and read into it what a liquidation reads, so the
-        first bundle of the slot (a pending update's) does not fetch it: the accounts' data, a dry
-        liquidationCall and flash loan from our contract (their code paths, reserves and oracle; both
-        revert, which is fine), and the pools."""
+        """Learn the nonce for the new head; for a fork simulator, re-point it there and read into it what a
+        liquidation reads, so the first bundle of the slot (a pending update's) does not fetch it: the
+        accounts' data, a dry liquidationCall and flash loan from our contract (their code paths, reserves
+        and oracle; both revert, which is fine), and the pools."""
         if self._warmed >= prepare.state_block:
             return
         self._warmed = prepare.state_block
-        await self.simulator.prepare(prepare.state_block)
         await self.nonce.after(prepare.state_block)
+        if not self.simulator.needs_warming:
+            return
+        await self.simulator.prepare(prepare.state_block)
         pool, us = prepare.pool, self.liquidator
         calls = [("eth_getBalance", [self.signer.address, "latest"]), *pool_reads(prepare.pools)]
         for a in prepare.accounts:
@@ -412,11 +421,12 @@ class LiquidationExecutor(Executor):
         self, action: LiquidationBundle, opp_ids: list[int], sim: SimulationResult | None, error: str | None
     ) -> None:
         ours = sim.txs[-len(opp_ids) :] if sim is not None else []
+        sim_backend = sim.backend if sim is not None else self.simulator.backend_name
         for i, opp_id in enumerate(opp_ids):
             tx = ours[i] if i < len(ours) else None
             profit = int.from_bytes(tx.output[:32], "big") if tx is not None and len(tx.output) >= 32 else 0
             self.journal.record_simulation(
-                Simulation(chain_id=self.chain_id, block_number=action.target_block, backend="anvil_bundle",
+                Simulation(chain_id=self.chain_id, block_number=action.target_block, backend=sim_backend,
                            success=error is None, gas_used=tx.gas_used if tx else 0, profit=profit,
                            opportunity_id=opp_id, error=error)
             )  # fmt: skip

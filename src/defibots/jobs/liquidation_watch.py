@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from defibots.chain.aave_addresses import aave_v3_ethereum
 from defibots.chain.aave_loader import aave_part_loader, discover_holders, load_aave
@@ -24,6 +24,7 @@ from defibots.errors import UserError
 from defibots.events import Event
 from defibots.execution.liquidation_bundles import LiquidationExecutor
 from defibots.execution.relay_client import RelayClient, RelayFanout
+from defibots.execution.simulation import AnvilSimulator, BundleSimulator, SimulateV1Simulator
 from defibots.jobs.arb_watch import journal_bad_log, open_market
 from defibots.jobs.engine_job import EngineJob
 from defibots.journal import ErrorRecord, Journal
@@ -71,6 +72,13 @@ class LiquidationWatchConfig:
     expected_chain_id: int | None = None
     first_block: int = 0
     """Where borrower discovery starts (the market's deployment block on a real chain)."""
+    simulation: Literal["node", "fork"] = "node"
+    """Bundles are simulated by eth_simulateV1 on the RPC node ("node": one round trip) or mined on a
+    private anvil fork of it ("fork": for RPCs without eth_simulateV1)."""
+
+
+def simulator_for(rpc_url: str, kind: Literal["node", "fork"]) -> BundleSimulator:
+    return SimulateV1Simulator(rpc_url) if kind == "node" else AnvilSimulator(rpc_url, fork=True)
 
 
 class LiquidationWatcher(EngineJob):
@@ -131,6 +139,7 @@ class LiquidationWatcher(EngineJob):
             relays,
             self.journal,
             self.chain_id,
+            simulator=simulator_for(config.rpc_url, config.simulation),
             shadow=config.shadow,
         )
         self.engine = Engine(

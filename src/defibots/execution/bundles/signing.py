@@ -65,7 +65,7 @@ def sign_request(
     if request.to is not None:
         tx["to"] = to_checksum_address(request.to)
     signed = account.sign_transaction(tx)
-    return SignedTx.decode(bytes(signed.raw_transaction))
+    return SignedTx.decode(bytes(signed.raw_transaction), signer=account.address)
 
 
 def sign_requests(

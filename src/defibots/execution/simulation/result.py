@@ -127,7 +127,8 @@ class SimulationResult:
     """Block-level ETH balance change per watched address (exact: read before and after)."""
     token_changes: dict[str, dict[str, int]] = field(default_factory=dict)
     """Watched address -> token address -> change, from ERC-20 Transfer (and WETH Deposit/Withdrawal) logs."""
-    backend: str = "anvil"
+    backend: str = "anvil_bundle"
+    """The simulator that answered (its journal name)."""
 
     @property
     def total_gas_used(self) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from eth_utils import to_checksum_address
 
@@ -21,6 +21,42 @@ from defibots.execution.simulation.fork import ForkBackend
 from defibots.execution.simulation.in_place import InPlaceBackend
 from defibots.execution.simulation.mined_block import BUILDER_COINBASE, mine_and_revert
 from defibots.execution.simulation.result import SimulationResult
+
+
+class BundleSimulator(Protocol):
+    """What an executor needs of a simulator: `AnvilSimulator` (mines on a node it may revert) or
+    `SimulateV1Simulator` (eth_simulateV1 on the node itself)."""
+
+    coinbase: str
+    backend_name: str
+    """The journal's name for it: "anvil_bundle" or "eth_simulateV1"."""
+    needs_warming: bool
+    """Whether `prepare` / `warm` ahead of a bundle save it time (a private fork fetches state lazily)."""
+
+    @property
+    def node_url(self) -> str: ...
+
+    async def start(self) -> BundleSimulator: ...
+
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> BundleSimulator: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def prepare(self, state_block: int | None = None) -> None: ...
+
+    async def warm(self, calls: Sequence[tuple[str, list[Any]]]) -> None: ...
+
+    async def simulate(
+        self,
+        bundle: Bundle,
+        state_block: int | None = None,
+        timestamp: int | None = None,
+        watch: Sequence[str] = (),
+        coinbase: str | None = None,
+        trace: bool = True,
+    ) -> SimulationResult: ...
 
 
 class AnvilSimulator:
@@ -49,6 +85,8 @@ class AnvilSimulator:
             else InPlaceBackend(upstream_url)
         )
         self._lock = asyncio.Lock()
+        self.backend_name = "anvil_bundle"
+        self.needs_warming = fork
 
     @property
     def node_url(self) -> str:
