@@ -2,8 +2,8 @@
 
 1. Simulating a 2-tx bundle, per backend: the private anvil fork (default), in-place on a FIFO anvil, the
    local relay's eth_callBundle over HTTP (signature check included), and a raw eth_simulateV1 call for
-   comparison (not used by defibots: on anvil it needs a base-fee override, has no parent hash and hashes
-   unsigned calls, so it is not exact).
+   comparison (the liquidation executor's default, through `SimulateV1Simulator`, which adds the base-fee
+   override, transfer tracing and the nonce and fee-cap checks anvil's simulate skips).
 2. The backrun path's trigger-to-sent latency on the devnet replica: from the PendingSwap's receive stamp
    (the mempool watcher decoded the victim) to every relay's eth_sendBundle answer, through decide
    (prediction + arbitrage), sign, bundle simulation on the private fork, and send. The local relay runs in

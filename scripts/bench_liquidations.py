@@ -12,7 +12,8 @@
    update received by the watcher -> bundle accepted by the relay (every relay answered), p50 and p99.
 3. Health-factor recompute after one price update, on the job's own book of N accounts: a mined update
    (re-value the asset's holders and list those under 1) and a pending one (predict without changing the
-   book).
+   book: a bisection of the critical-price index; and, for comparison, valuing every holder, as when another
+   asset's price moved since the last block; plus what rebuilding the index after a block costs).
 Prints numbers; asserts nothing.
 
 Usage: python scripts/bench_liquidations.py [borrowers] [rounds]
@@ -187,7 +188,18 @@ def recompute(watcher: LiquidationWatcher) -> None:
         f"hf_recompute_mined     p50_ms {statistics.median(mined):7.2f}  max_ms {max(mined):7.2f}  "
         f"accounts {len(book.accounts()):,}  WETH holders {len(book.holders(WETH)):,}"
     )
-    print(f"hf_predict_pending     p50_ms {statistics.median(pending):7.2f}  max_ms {max(pending):7.2f}")
+    print(f"hf_predict_pending     p50_ms {statistics.median(pending):7.2f}  max_ms {max(pending):7.2f}  "
+          f"(indexed: critical prices bisected)")  # fmt: skip
+    usdc = TOKENS["USDC"].address
+    book.set_price(usdc, watcher.aave.reserve(usdc).price + 1)  # another asset moves: WETH's index drops
+    start = time.perf_counter()
+    book.liquidatable_at(WETH, price)
+    scan = (time.perf_counter() - start) * 1000
+    start = time.perf_counter()
+    book.reindex()
+    rebuild = (time.perf_counter() - start) * 1000
+    print(f"hf_predict_unindexed   ms {scan:7.2f}  (every holder valued)")
+    print(f"hf_reindex_all_assets  ms {rebuild:7.2f}  (after a block, off the hot path)")
 
 
 def main(n: int, rounds: int) -> None:

@@ -4,9 +4,10 @@ The borrower index is the store's Aave part (every account with its per-reserve 
 Pool's and tokens' logs) valued into a `HealthBook`: a price update re-values only that asset's holders, a
 balance change only that account. Three triggers:
 
-- a pending price update (`PendingPriceUpdate`): every holder of the asset is valued at the new answer
-  without touching the book; those under 1 are planned at the next block's time with that price, and the
-  bundle is [the update, our liquidations], pinned to that block and time. The update always goes first;
+- a pending price update (`PendingPriceUpdate`): the holders the new answer takes under 1 are found by
+  bisecting the book's critical prices (re-indexed after each block), without touching the book; they are
+  planned at the next block's time with that price, and the bundle is [the update, our liquidations],
+  pinned to that block and time. The update always goes first;
 - a mined update or a balance change (`AaveUpdated`): the book follows the store; accounts under 1 are
   liquidated in the next block;
 - interest alone (`NewBlock`): the accounts near 1 are re-valued at the next block's time on every block.
@@ -155,7 +156,9 @@ class LiquidationStrategy(Strategy):
         for user in list(self.near):
             self._value(user, at)
         under = [u for u in self.near if self.book.health_factor(u) < WAD]
-        return self.bundle(under, None, {}, "interest")
+        action = self.bundle(under, None, {}, "interest")
+        self.book.reindex()  # the slot's pending updates are then bisections of the critical prices
+        return action
 
     def warm_up(self, n: int = 16) -> LiquidationPrepare:
         """The simulator's preparation for the new head: the accounts a price move would liquidate first

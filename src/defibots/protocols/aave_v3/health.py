@@ -5,15 +5,43 @@ each debt's value. The terms of different reserves do not interact until the fin
 each account's terms and sums lets a price update recompute only that asset's terms for that asset's
 holders, and the result is still exactly what the Pool computes (the same integer terms, the same sums).
 Balances are taken at one timestamp: interest accrual is a new `add` of the account.
+
+A pending update asks which holders one price would take under 1. An account's other terms do not move
+with that price, so each holder has an exact critical price (`_CriticalPrices`): collateral holders are
+liquidatable below theirs, debtors at or above theirs. Kept sorted per asset, a prediction is a bisection;
+an account changed since (`add`) is checked term by term, and another asset's price change drops the
+index until `reindex` (off the hot path) rebuilds it.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from defibots.protocols.aave_v3.account import UserReserve, user_reserve_liquidation_threshold
 from defibots.protocols.aave_v3.configuration import EModeCategory
 from defibots.protocols.aave_v3.math import MAX_UINT256, WAD, wad_div
+
+NEVER = 2**256
+"""A critical price no oracle answer reaches."""
+STALE_LIMIT = 256
+"""Changed accounts an index checks term by term before `reindex` rebuilds it."""
+
+
+@dataclass
+class _CriticalPrices:
+    """One asset's holders by the price at which each becomes liquidatable."""
+
+    below: list[int] = field(default_factory=list)
+    """Sorted: collateral-only holders are liquidatable at any price under theirs."""
+    below_accounts: list[str] = field(default_factory=list)
+    from_: list[int] = field(default_factory=list)
+    """Sorted: debt-only holders are liquidatable at any price from theirs up."""
+    from_accounts: list[str] = field(default_factory=list)
+    mixed: list[str] = field(default_factory=list)
+    """Collateral and debt in the asset: checked term by term."""
+    stale: set[str] = field(default_factory=set)
 
 
 class HealthBook:
@@ -27,6 +55,9 @@ class HealthBook:
         self._debt: dict[str, dict[str, list[int]]] = {}
         self._by_account: dict[str, list[str]] = {}
         self._sums: dict[str, list[int]] = {}
+        self._index: dict[str, _CriticalPrices] = {}
+        self.exact_checks = 0
+        """Accounts valued term by term by `liquidatable_at` (the index's misses, for its tests)."""
 
     def add(
         self, account: str, positions: Sequence[UserReserve], timestamp: int, e_mode: EModeCategory | None
@@ -34,6 +65,7 @@ class HealthBook:
         """(Re)value one account from its positions at `timestamp` (after any balance change)."""
         self.remove(account)
         sums, assets = [0, 0], []
+        self._mark_stale(account, (p.reserve.asset for p in positions))
         for p in positions:
             collateral = p.a_token_balance(timestamp) if p.using_as_collateral else 0
             debt = p.debt(timestamp) if p.borrowing else 0
@@ -54,6 +86,7 @@ class HealthBook:
         self._sums[account] = sums
 
     def remove(self, account: str) -> None:
+        self._mark_stale(account, self._by_account.get(account, ()))
         for asset in self._by_account.pop(account, ()):
             self._collateral.get(asset, {}).pop(account, None)
             self._debt.get(asset, {}).pop(account, None)
@@ -65,7 +98,8 @@ class HealthBook:
 
     def set_price(self, asset: str, price: int) -> list[str]:
         """A new oracle price: revalue the asset's holders only; returns them. Collateral in base rounds down
-        and debt up, as GenericLogic values them."""
+        and debt up, as GenericLogic values them. Every other asset's critical prices move with it."""
+        self._index = {asset: self._index[asset]} if asset in self._index else {}
         sums = self._sums
         for account, entry in self._collateral.get(asset, {}).items():
             term = entry[0] * price // entry[2] * entry[1]
@@ -79,17 +113,63 @@ class HealthBook:
 
     def liquidatable_at(self, asset: str, price: int) -> list[str]:
         """The holders that would be under HF 1 were `asset` at `price` (a pending update); the book is
-        unchanged."""
+        unchanged. A bisection of the asset's critical prices when they are indexed."""
+        index = self._index.get(asset)
+        if index is None:
+            return self._scan_at(asset, price, self.holders(asset))
+        stale = index.stale
+        out = [a for a in index.below_accounts[bisect_right(index.below, price) :] if a not in stale]
+        out += [a for a in index.from_accounts[: bisect_right(index.from_, price)] if a not in stale]
         held, owed = self._collateral.get(asset, {}), self._debt.get(asset, {})
-        collateral = {a: e[0] * price // e[2] * e[1] - e[3] for a, e in held.items()}
-        debt = {a: -(-e[0] * price // e[1]) - e[2] for a, e in owed.items()}
+        recheck = [a for a in index.mixed if a not in stale] + [a for a in stale if a in held or a in owed]
+        return out + self._scan_at(asset, price, recheck)
+
+    def _scan_at(self, asset: str, price: int, accounts: Sequence[str]) -> list[str]:
+        """`accounts` (holders of `asset`) under HF 1 at `price`, valued term by term."""
+        self.exact_checks += len(accounts)
+        held, owed = self._collateral.get(asset, {}), self._debt.get(asset, {})
         sums, bound, out = self._sums, WAD * 10_000, []
-        for account in dict.fromkeys([*collateral, *debt]):
+        for account in accounts:
             w, d = sums[account]
-            w, d = w + collateral.get(account, 0), d + debt.get(account, 0)
+            if (e := held.get(account)) is not None:
+                w += e[0] * price // e[2] * e[1] - e[3]
+            if (f := owed.get(account)) is not None:
+                d += -(-f[0] * price // f[1]) - f[2]
             if d and w * WAD + d // 2 < d * bound:
                 out.append(account)
         return out
+
+    def reindex(self) -> None:
+        """Rebuild the critical prices of every asset whose index was dropped or has many changed accounts:
+        after a block, so the next pending update is a bisection."""
+        for asset in dict.fromkeys([*self._collateral, *self._debt]):
+            index = self._index.get(asset)
+            if index is None or len(index.stale) > STALE_LIMIT:
+                self._index[asset] = self._critical_prices(asset)
+
+    def _critical_prices(self, asset: str) -> _CriticalPrices:
+        held, owed = self._collateral.get(asset, {}), self._debt.get(asset, {})
+        below: list[tuple[int, str]] = []
+        from_: list[tuple[int, str]] = []
+        index = _CriticalPrices()
+        for account, e in held.items():
+            if account in owed:
+                index.mixed.append(account)
+            elif (c := _collateral_critical(self._sums[account], e)) is not None:
+                below.append((c, account))
+        for account, f in owed.items():
+            if account not in held:
+                from_.append((_debt_critical(self._sums[account], f), account))
+        below.sort()
+        from_.sort()
+        index.below, index.below_accounts = [c for c, _ in below], [a for _, a in below]
+        index.from_, index.from_accounts = [c for c, _ in from_], [a for _, a in from_]
+        return index
+
+    def _mark_stale(self, account: str, assets: Iterable[str]) -> None:
+        for asset in assets:
+            if (index := self._index.get(asset)) is not None:
+                index.stale.add(account)
 
     def debt_base(self, account: str) -> int:
         """The account's debt in the oracle's base currency, as the book last valued it."""
@@ -109,6 +189,41 @@ class HealthBook:
 
     def liquidatable(self, accounts: Iterable[str]) -> list[str]:
         return self.below(accounts, WAD)
+
+
+def _collateral_critical(sums: list[int], entry: list[int]) -> int | None:
+    """The price under which a holder of this collateral (and no debt in it) is liquidatable, or None when
+    no price does it. With w' the other collateral terms and d the debt: under 1 iff
+    (w' + floor(b * p / u) * t) * WAD + d // 2 < d * 1e4 * WAD iff floor(b * p / u) < Q with
+    Q = ceil(R / (t * WAD)), R = d * 1e4 * WAD - d // 2 - w' * WAD; iff b * p < Q * u iff p < ceil(Q * u / b).
+    """
+    balance, threshold, unit, term = entry
+    weighted, debt = sums[0] - term, sums[1]
+    room = debt * WAD * 10_000 - debt // 2 - weighted * WAD
+    if not debt or room <= 0:
+        return None
+    if threshold == 0:
+        return NEVER
+    q = -(-room // (threshold * WAD))
+    return -(-q * unit // balance)
+
+
+def _debt_critical(sums: list[int], entry: list[int]) -> int:
+    """The price from which a debtor in this asset (and no collateral in it) is liquidatable (NEVER: none).
+    Under 1 iff D > 0 and w * WAD < D * 1e4 * WAD - D // 2, increasing in the debt D = d' + ceil(b * p / u):
+    the least such D, then the least p whose debt term reaches it."""
+    balance, unit, term = entry
+    target, other = sums[0] * WAD, sums[1] - term
+    bound = WAD * 10_000
+    least = max(1, target * 2 // (2 * bound - 1))
+    while least > 1 and (least - 1) * bound - (least - 1) // 2 > target:
+        least -= 1
+    while least * bound - least // 2 <= target:
+        least += 1
+    need = least - other
+    if need <= 0:
+        return 0
+    return (need - 1) * unit // balance + 1
 
 
 def _health_factor(weighted: int, debt: int) -> int:
