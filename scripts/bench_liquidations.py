@@ -8,8 +8,9 @@
    feed updater puts a WETH dip in the mempool mid-slot (2% below the start, 0.1% deeper each round;
    the next block brings the price back, as rivals would clear what we leave); the job backruns it with
    a bundle [update, liquidations...] simulated by eth_simulateV1 on the devnet node. The relay runs in
-   its own process (`defibots devnet relay`), building a block every second stamped 12 s after its parent. Printed: pending
-   update received by the watcher -> bundle accepted by the relay (every relay answered), p50 and p99.
+   its own process (`defibots devnet relay`), building a block every second stamped 12 s after its
+   parent. Printed: pending update received by the watcher -> bundle accepted by the relay (every relay
+   answered), p50 and p99.
 3. Health-factor recompute after one price update, on the job's own book of N accounts: a mined update
    (re-value the asset's holders and list those under 1) and a pending one (predict without changing the
    book: a bisection of the critical-price index; and, for comparison, valuing every holder, as when another
