@@ -16,7 +16,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from eth_account import Account
@@ -81,15 +81,24 @@ def setup_world(url: str) -> tuple[str, LiquidatorClient]:
     return user, client
 
 
-def watcher_for(url: str, ws: str, liquidator: str, journal: Path, relay: str) -> LiquidationWatcher:
+Simulation = Literal["node", "fork"]
+
+
+def watcher_for(
+    url: str, ws: str, liquidator: str, journal: Path, relay: str, simulation: Simulation = "node"
+) -> LiquidationWatcher:
     config = LiquidationWatchConfig(
         rpc_url=url, ws_url=ws, liquidator=liquidator, journal_path=journal, relay_urls=(relay,),
         params=LiquidationParams(weth=WETH, block_time=12, builder_share_bps=2_000), shadow=False,
+        simulation=simulation,
     )  # fmt: skip
     return LiquidationWatcher(config, dev_accounts(1)[0], Account.create())
 
 
-def test_pending_update_is_backrun_by_our_liquidation_in_its_block(fork: AnvilNode, tmp_path: Path) -> None:
+@pytest.mark.parametrize("simulation", ["node", "fork"])
+def test_pending_update_is_backrun_by_our_liquidation_in_its_block(
+    fork: AnvilNode, tmp_path: Path, simulation: Simulation
+) -> None:
     url = fork.http_url
     user, client = setup_world(url)
     at: dict[str, int] = {}
@@ -100,7 +109,9 @@ def test_pending_update_is_backrun_by_our_liquidation_in_its_block(fork: AnvilNo
         head = call(url, "eth_getBlockByNumber", "latest", False)  # after the relay took over mining
         at["target"], at["when"] = int(head["number"], 16) + 1, int(head["timestamp"], 16) + 12
         try:
-            watcher = watcher_for(url, fork.ws_url, client.address, tmp_path / "j.sqlite", relay.url)
+            watcher = watcher_for(
+                url, fork.ws_url, client.address, tmp_path / "j.sqlite", relay.url, simulation
+            )
             task = asyncio.create_task(watcher.run(60))
             await asyncio.sleep(0.5)
             # a malformed update (cut calldata) and one from a key the feed refuses (it would revert), from
@@ -149,8 +160,10 @@ def test_pending_update_is_backrun_by_our_liquidation_in_its_block(fork: AnvilNo
     db = sqlite3.connect(tmp_path / "j.sqlite")
     statuses = [s for (s,) in db.execute("SELECT status FROM pnl")]
     kinds = [k for (k,) in db.execute("SELECT kind FROM errors")]
+    backends = {b for (b,) in db.execute("SELECT backend FROM simulations")}
     db.close()
     assert "included" in statuses and "malformed_price_update" in kinds
+    assert backends == {"eth_simulateV1" if simulation == "node" else "anvil_bundle"}
 
 
 def test_a_rival_paying_more_wins_and_ours_is_journaled_lost(fork: AnvilNode, tmp_path: Path) -> None:

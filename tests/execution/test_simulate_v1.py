@@ -23,6 +23,8 @@ from defibots.chain.pool_loader import load_pools
 from defibots.chain.rpc import JsonRpc
 from defibots.devnet.aave_replica import price_update_tx
 from defibots.devnet.node import Devnet
+from defibots.devnet.relay import LocalRelay
+from defibots.errors import UserError
 from defibots.execution.bundles import Bundle, FeeDefaults, SignedTx, TxRequest, sign_request
 from defibots.execution.liquidator import liquidate_calldata
 from defibots.execution.simulation import (
@@ -138,3 +140,19 @@ def test_a_bundle_that_cannot_run_fails_on_both(fork: AnvilNode, broken: str) ->
 
         with pytest.raises(BundleSimulationError):
             asyncio.run(run())
+
+
+def test_a_node_without_eth_simulate_v1_is_one_clear_error(fork: AnvilNode) -> None:
+    """The local relay speaks JSON-RPC but not eth_simulateV1, as many hosted RPCs."""
+
+    async def start_on_relay() -> None:
+        relay = await LocalRelay(fork.http_url, block_time=None).start()
+        simulator = SimulateV1Simulator(relay.url)
+        try:
+            await simulator.start()
+        finally:
+            await simulator.close()
+            await relay.stop()
+
+    with pytest.raises(UserError, match=r"does not answer eth_simulateV1 .*--simulation fork"):
+        asyncio.run(start_on_relay())
