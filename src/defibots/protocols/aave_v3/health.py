@@ -209,7 +209,7 @@ def _collateral_critical(sums: list[int], entry: list[int]) -> int | None:
 
 
 def _debt_critical(sums: list[int], entry: list[int]) -> int:
-    """The price from which a debtor in this asset (and no collateral in it) is liquidatable (NEVER: none).
+    """The price from which a debtor in this asset (and no collateral in it) is liquidatable.
     Under 1 iff D > 0 and w * WAD < D * 1e4 * WAD - D // 2, increasing in the debt D = d' + ceil(b * p / u):
     the least such D, then the least p whose debt term reaches it."""
     balance, unit, term = entry
