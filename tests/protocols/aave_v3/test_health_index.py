@@ -133,3 +133,7 @@ def test_after_reindex_a_prediction_values_only_the_accounts_it_must() -> None:
     book.add("a5", kept[5], NOW + 3_600, None)  # one account changes: only it is valued term by term
     assert sorted(book.liquidatable_at("WETH", dip)) == sorted(before)
     assert book.exact_checks - scanned == 1
+    book.reindex()  # the changed account is moved in the index, not the index rebuilt
+    scanned = book.exact_checks
+    assert sorted(book.liquidatable_at("WETH", dip)) == sorted(before)
+    assert book.exact_checks == scanned

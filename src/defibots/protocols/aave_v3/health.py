@@ -9,13 +9,13 @@ Balances are taken at one timestamp: interest accrual is a new `add` of the acco
 A pending update asks which holders one price would take under 1. An account's other terms do not move
 with that price, so each holder has an exact critical price (`_CriticalPrices`): collateral holders are
 liquidatable below theirs, debtors at or above theirs. Kept sorted per asset, a prediction is a bisection;
-an account changed since (`add`) is checked term by term, and another asset's price change drops the
-index until `reindex` (off the hot path) rebuilds it.
+an account changed since (`add`) is checked term by term until `reindex` (after each block, off the hot
+path) moves it, and another asset's price change drops the index until `reindex` rebuilds it.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -25,8 +25,12 @@ from defibots.protocols.aave_v3.math import MAX_UINT256, WAD, wad_div
 
 NEVER = 2**256
 """A critical price no oracle answer reaches."""
-STALE_LIMIT = 256
-"""Changed accounts an index checks term by term before `reindex` rebuilds it."""
+REBUILD_SHARE = 4
+"""`reindex` rebuilds an index whole when more than 1/4 of its holders changed, else moves those."""
+
+
+BELOW, FROM, MIXED = 0, 1, 2
+"""A holder's side of an asset's index: collateral only, debt only, both."""
 
 
 @dataclass
@@ -39,9 +43,41 @@ class _CriticalPrices:
     from_: list[int] = field(default_factory=list)
     """Sorted: debt-only holders are liquidatable at any price from theirs up."""
     from_accounts: list[str] = field(default_factory=list)
-    mixed: list[str] = field(default_factory=list)
+    mixed: set[str] = field(default_factory=set)
     """Collateral and debt in the asset: checked term by term."""
+    where: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Account -> (side, critical price), to move it when it changes."""
     stale: set[str] = field(default_factory=set)
+
+    def place(self, account: str, side: int, price: int) -> None:
+        self.where[account] = (side, price)
+        if side == MIXED:
+            self.mixed.add(account)
+            return
+        prices, accounts = (
+            (self.below, self.below_accounts) if side == BELOW else (self.from_, self.from_accounts)
+        )
+        i = bisect_right(prices, price)
+        prices.insert(i, price)
+        accounts.insert(i, account)
+
+    def drop(self, account: str) -> None:
+        if (at := self.where.pop(account, None)) is None:
+            return
+        side, price = at
+        if side == MIXED:
+            self.mixed.discard(account)
+            return
+        prices, accounts = (
+            (self.below, self.below_accounts) if side == BELOW else (self.from_, self.from_accounts)
+        )
+        i = bisect_left(prices, price)
+        while accounts[i] != account:
+            i += 1
+        del prices[i], accounts[i]
+
+    def _side(self, side: int) -> tuple[list[int], list[str]]:
+        return (self.below, self.below_accounts) if side == BELOW else (self.from_, self.from_accounts)
 
 
 class HealthBook:
@@ -140,31 +176,42 @@ class HealthBook:
         return out
 
     def reindex(self) -> None:
-        """Rebuild the critical prices of every asset whose index was dropped or has many changed accounts:
-        after a block, so the next pending update is a bisection."""
+        """After a block, so the next pending update is a bisection: rebuild every dropped index, and move
+        the accounts changed since in the others (whole again when many did)."""
         for asset in dict.fromkeys([*self._collateral, *self._debt]):
             index = self._index.get(asset)
-            if index is None or len(index.stale) > STALE_LIMIT:
-                self._index[asset] = self._critical_prices(asset)
+            if index is None or len(index.stale) * REBUILD_SHARE > len(index.where):
+                self._index[asset] = index = _CriticalPrices()
+                below: list[tuple[int, str]] = []
+                from_: list[tuple[int, str]] = []
+                for account in self.holders(asset):
+                    side, price = self._critical(asset, account)
+                    index.where[account] = (side, price)
+                    if side == MIXED:
+                        index.mixed.add(account)
+                    else:
+                        (below if side == BELOW else from_).append((price, account))
+                below.sort()
+                from_.sort()
+                index.below, index.below_accounts = [c for c, _ in below], [a for _, a in below]
+                index.from_, index.from_accounts = [c for c, _ in from_], [a for _, a in from_]
+                continue
+            held, owed = self._collateral.get(asset, {}), self._debt.get(asset, {})
+            for account in index.stale:
+                index.drop(account)
+                if account in held or account in owed:
+                    index.place(account, *self._critical(asset, account))
+            index.stale.clear()
 
-    def _critical_prices(self, asset: str) -> _CriticalPrices:
-        held, owed = self._collateral.get(asset, {}), self._debt.get(asset, {})
-        below: list[tuple[int, str]] = []
-        from_: list[tuple[int, str]] = []
-        index = _CriticalPrices()
-        for account, e in held.items():
-            if account in owed:
-                index.mixed.append(account)
-            elif (c := _collateral_critical(self._sums[account], e)) is not None:
-                below.append((c, account))
-        for account, f in owed.items():
-            if account not in held:
-                from_.append((_debt_critical(self._sums[account], f), account))
-        below.sort()
-        from_.sort()
-        index.below, index.below_accounts = [c for c, _ in below], [a for _, a in below]
-        index.from_, index.from_accounts = [c for c, _ in from_], [a for _, a in from_]
-        return index
+    def _critical(self, asset: str, account: str) -> tuple[int, int]:
+        """The holder's side of the asset's index and its critical price there."""
+        e, f = self._collateral.get(asset, {}).get(account), self._debt.get(asset, {}).get(account)
+        if e is not None and f is not None:
+            return MIXED, 0
+        if e is not None:
+            return BELOW, _collateral_critical(self._sums[account], e)
+        assert f is not None
+        return FROM, _debt_critical(self._sums[account], f)
 
     def _mark_stale(self, account: str, assets: Iterable[str]) -> None:
         for asset in assets:
@@ -191,9 +238,9 @@ class HealthBook:
         return self.below(accounts, WAD)
 
 
-def _collateral_critical(sums: list[int], entry: list[int]) -> int | None:
-    """The price under which a holder of this collateral (and no debt in it) is liquidatable, or None when
-    no price does it. With w' the other collateral terms and d the debt: under 1 iff
+def _collateral_critical(sums: list[int], entry: list[int]) -> int:
+    """The price under which a holder of this collateral (and no debt in it) is liquidatable (0: none).
+    With w' the other collateral terms and d the debt: under 1 iff
     (w' + floor(b * p / u) * t) * WAD + d // 2 < d * 1e4 * WAD iff floor(b * p / u) < Q with
     Q = ceil(R / (t * WAD)), R = d * 1e4 * WAD - d // 2 - w' * WAD; iff b * p < Q * u iff p < ceil(Q * u / b).
     """
@@ -201,7 +248,7 @@ def _collateral_critical(sums: list[int], entry: list[int]) -> int | None:
     weighted, debt = sums[0] - term, sums[1]
     room = debt * WAD * 10_000 - debt // 2 - weighted * WAD
     if not debt or room <= 0:
-        return None
+        return 0
     if threshold == 0:
         return NEVER
     q = -(-room // (threshold * WAD))
