@@ -4,6 +4,8 @@ manual entry opens once."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal as D
 
@@ -25,6 +27,14 @@ FLAT, UP, DOWN = (
 )
 
 
+async def clear_of_minute_end(margin_ms: int = 2_000) -> None:
+    """Wait out a minute's last seconds: a bar that ends between printing the past and reading it is a
+    real new candle (it repeats the last close) and shifts the crossing by one bar."""
+    left = 60_000 - int(time.time() * 1000) % 60_000
+    if left < margin_ms:
+        await asyncio.sleep(left / 1000 + 0.05)
+
+
 class Chart:
     """A local exchange whose past is set candle by candle, read by the real feed."""
 
@@ -34,6 +44,7 @@ class Chart:
 
     async def closed(self, closes: Sequence[D], history: int = 21) -> CandlesClosed:
         """What the feed publishes after the exchange printed `closes` as 1-minute candles."""
+        await clear_of_minute_end()
         self.ex.load_history("ETH/USDT", closes, 60_000)
         feed = CandleFeed(self.client, "local", "ETH/USDT", "1m", history, 0.01)
         async for event in feed.events():
