@@ -299,3 +299,27 @@ def test_the_code_base_actions_and_executors_meet_by_capability() -> None:
     assert BackrunBundleAction.capability is BundlePrepare.capability is Capability.BUNDLE
     assert BundleExecutor.capability is Capability.BUNDLE
     assert CexSignal.capability is CexSignalJournal.capability is Capability.RECORD
+
+
+async def test_run_returns_only_after_a_stop_in_progress_closed_the_executors() -> None:
+    """A job closes its journal once `run()` returns: while another caller's stop is still closing the
+    executors (whose last records go to that journal), `run()` and a second `stop()` must wait."""
+    release, started = asyncio.Event(), asyncio.Event()
+
+    class SlowToClose(Sender):
+        async def close(self) -> None:
+            await release.wait()
+            self.closed = True
+
+    sender = SlowToClose()
+    engine = Engine([TimerCollector("clock", 0.005)], [Recorder(started=started)], [sender])
+    runner = asyncio.create_task(engine.run())
+    await asyncio.wait_for(started.wait(), 10)
+    stopping = asyncio.create_task(engine.stop())
+    await asyncio.sleep(0.05)
+    second = asyncio.create_task(engine.stop())
+    await asyncio.sleep(0.05)
+    assert not runner.done() and not second.done()
+    release.set()
+    await asyncio.wait_for(asyncio.gather(stopping, second, runner), 10)
+    assert sender.closed

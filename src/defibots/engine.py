@@ -361,6 +361,7 @@ class Engine:
         self._fatal: BaseException | None = None
         self._started_at: float | None = None
         self._closed = False
+        self._stop_done = asyncio.Event()
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -438,11 +439,21 @@ class Engine:
             raise self._fatal
 
     async def stop(self) -> None:
-        """Cancel every task, then close collectors and executors (errors while closing are logged)."""
+        """Cancel every task, then close collectors and executors (errors while closing are logged).
+
+        A second call waits for the first to finish: a job closes its journal once this returns, and the
+        executors still being closed may write their last records to it."""
         if self._closed:
+            await self._stop_done.wait()
             return
         self._closed = True
         self._stopped.set()
+        try:
+            await self._shut_down()
+        finally:
+            self._stop_done.set()
+
+    async def _shut_down(self) -> None:
         tasks = self._collector_tasks + self._worker_tasks
         for task in tasks:
             task.cancel()
