@@ -19,6 +19,7 @@ from web3 import Web3
 
 from defibots.chain.calldata import calldata
 from defibots.chain.gmx import events
+from defibots.chain.gmx import keys as K
 from defibots.chain.gmx.orders import OrderRequest, OrderType, order_multicall
 from defibots.chain.gmx.reader import GmxReader
 from defibots.devnet import gmx_standin as g
@@ -170,3 +171,52 @@ def last_receipt_logs(devnet: Devnet) -> list[dict[str, object]]:
     block = devnet.w3.eth.get_block("latest")
     receipt = devnet.w3.eth.get_transaction_receipt(block["transactions"][-1])
     return [dict(log) for log in receipt["logs"]]
+
+
+def set_max_long_open_interest(devnet: Devnet, keeper: GmxKeeper, market: str, usd: int) -> None:
+    """As GMX's config keeper would, through the stand-in's Config (a DataStore controller)."""
+    config = keeper.d["Config"]
+    devnet.w3.provider.make_request("anvil_setBalance", [config, hex(10**18)])  # type: ignore[arg-type]
+    devnet.w3.provider.make_request("anvil_impersonateAccount", [config])  # type: ignore[arg-type]
+    data = calldata("setUint(bytes32,uint256)", K.max_open_interest(market, True), usd)
+    tx = {"from": config, "to": keeper.d["DataStore"], "data": data}
+    assert devnet.w3.eth.wait_for_transaction_receipt(devnet.w3.eth.send_transaction(tx))["status"] == 1  # type: ignore[arg-type]
+
+
+def test_a_frozen_limit_order_executes_once_its_cause_is_gone(
+    world: tuple[Devnet, GmxOracle, GmxKeeper],
+) -> None:
+    """GMX freezes a triggered limit order whose execution fails (here: the market's open-interest cap) and
+    its keepers execute it later, once it would succeed; until then the keeper sends nothing for it."""
+    devnet, _, keeper = world
+    user = devnet.accounts[5]
+    d = keeper.d
+    eth = d.markets.market("ETH-USD")
+    reader = GmxReader(devnet.w3, d["SyntheticsReader"], d["DataStore"])
+    cap = eth.max_open_interest_long_usd
+    send(
+        devnet.w3,
+        user,
+        eth.short.address,
+        calldata("approve(address,uint256)", d["SyntheticsRouter"], 2**256 - 1),
+    )
+    limit = order(eth, user.address, OrderType.LIMIT_INCREASE, 2_000 * USD, 500 * 10**6, eth_unit(3_100),
+                  eth_unit(3_100))  # fmt: skip
+    call = order_multicall(d["OrderVault"], limit)
+    (key,) = events.created_order_keys(
+        send(devnet.w3, user, d["ExchangeRouter"], call.data, call.value)["logs"]
+    )  # type: ignore[arg-type]
+    set_max_long_open_interest(devnet, keeper, eth.market_token, 1)
+    try:
+        keeper.step()
+        assert keeper.stats.outcomes[-1].name == "OrderFrozen" and keeper.stats.frozen == 1
+        assert reader.order(key).is_frozen and keeper.stats.waiting == 1
+        head = devnet.w3.eth.block_number
+        keeper.step()  # still capped: a freeze again would only burn the keeper's gas
+        assert devnet.w3.eth.block_number == head and keeper.stats.waiting == 1
+    finally:
+        set_max_long_open_interest(devnet, keeper, eth.market_token, cap)
+    keeper.step()
+    assert keeper.stats.outcomes[-1].name == "OrderExecuted" and keeper.stats.outcomes[-1].topic1 == key
+    (position,) = reader.account_positions(user.address)
+    assert position.size_in_usd == 2_000 * USD and keeper.stats.waiting == 0

@@ -4,8 +4,11 @@ orders when their trigger price is reached), and liquidates positions below thei
 
 It decides nothing itself: each candidate is simulated (`eth_call` of executeOrder / executeLiquidation)
 and sent only if the stand-in accepts it, so a trigger price not reached yet (InvalidOrderPrices) leaves
-the order pending, exactly as on GMX. Sent as the keeper through anvil's impersonation, which is also how
-a fork of real GMX is driven (impersonate a real ORDER_KEEPER; see the README).
+the order pending, exactly as on GMX. A frozen order stays with the keeper, as with GMX's frozen-order
+keepers: it is simulated with its logs (`eth_simulateV1`) and sent only once it would execute, since the
+outer call succeeds whenever the order would only freeze again. Sent as the keeper through anvil's
+impersonation, which is also how a fork of real GMX is driven (impersonate a real ORDER_KEEPER; see the
+README).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError
+from web3.types import RPCEndpoint
 
 from defibots.chain.calldata import calldata
 from defibots.chain.gmx import events as gmx_events
@@ -53,6 +57,7 @@ class _Pending:
     key: bytes
     account: str
     created_at: int
+    frozen: bool = False
 
 
 class GmxKeeper:
@@ -117,14 +122,20 @@ class GmxKeeper:
     def _try_execute(self, order: _Pending) -> None:
         tokens = self._order_tokens(order)
         data = calldata(EXECUTE_ORDER, order.key, self.oracle.set_prices_params(tokens))
-        ok, revert = self._simulate(self.d["OrderHandler"], data)
+        if order.frozen:
+            ok, revert, logs = self._simulate_with_logs(self.d["OrderHandler"], data)
+            ok = ok and _outcome_name(logs, order.key) == "OrderExecuted"  # else it would freeze again
+        else:
+            ok, revert = self._simulate(self.d["OrderHandler"], data)
         if not ok:
             if revert.startswith(EMPTY_ORDER):  # executed, cancelled by its owner, or gone
                 del self._pending[order.key]
-            return  # not triggerable yet: stays pending
+            return  # not triggerable yet (or still failing): stays pending
         receipt = self._send(self.d["OrderHandler"], data)
-        del self._pending[order.key]
         outcome = gmx_events.order_outcome(receipt["logs"], order.key)
+        order.frozen = outcome is not None and outcome.name == "OrderFrozen"
+        if not order.frozen:
+            del self._pending[order.key]
         if outcome is not None:
             self.stats.outcomes.append(outcome)
             if outcome.name == "OrderExecuted":
@@ -170,6 +181,18 @@ class GmxKeeper:
             return False, str(exc.data or "")
         return True, ""
 
+    def _simulate_with_logs(self, to: str, data: str) -> tuple[bool, str, list[dict[str, Any]]]:
+        """(accepted, revert data as 0x hex, the logs it would emit), as the keeper at the latest block."""
+        call = {"from": self.d.keeper, "to": to_checksum_address(to), "data": data, "gas": hex(KEEPER_GAS)}
+        params = [{"blockStateCalls": [{"calls": [call]}], "validation": False}, "latest"]
+        reply = self.w3.provider.make_request(RPCEndpoint("eth_simulateV1"), params)
+        if "error" in reply:
+            raise RuntimeError(f"eth_simulateV1 failed: {reply['error']}")
+        (result,) = reply["result"][0]["calls"]
+        if int(result["status"], 16) != 1:
+            return False, str(result.get("returnData") or "0x"), []
+        return True, "", list(result.get("logs") or [])
+
     def _send(self, to: str, data: str) -> Any:
         self.w3.provider.make_request("anvil_impersonateAccount", [self.d.keeper])  # type: ignore[arg-type]
         tx = {"from": self.d.keeper, "to": to_checksum_address(to), "data": data, "gas": KEEPER_GAS}
@@ -178,3 +201,8 @@ class GmxKeeper:
         if receipt["status"] != 1:  # it was simulated at the same state: a revert here is the node's doing
             raise RuntimeError(f"keeper tx {tx_hash.hex()} reverted after a clean simulation")
         return receipt
+
+
+def _outcome_name(logs: list[dict[str, Any]], key: bytes) -> str | None:
+    outcome = gmx_events.order_outcome(logs, key)
+    return None if outcome is None else outcome.name
