@@ -649,7 +649,7 @@ class World:
             return self.increase(OrderType.MARKET_INCREASE)
         p, m = t.state, t.market
         size = p.size_in_usd if rng.random() < 0.6 else int(p.size_in_usd * rng.uniform(0.2, 0.8))
-        away = Decimal(str(round(rng.uniform(0.001, 0.012), 5)))
+        away = Decimal(str(round(rng.uniform(0.001, 0.008), 5)))
         gain = kind is OrderType.LIMIT_DECREASE
         up = gain == p.is_long  # a long's take profit and a short's stop loss sit above the price
         trigger_usd = self.mid(m) * (1 + away if up else 1 - away)
