@@ -27,6 +27,7 @@ build: node_modules/.installed
 	FOUNDRY_PROFILE=harness $(FORGE) build --quiet
 	FOUNDRY_PROFILE=aave $(FORGE) build --quiet  # Aave v3.6 for the replica; cached, ~20 s cold
 	FOUNDRY_PROFILE=gmx $(FORGE) build --quiet  # the GMX V2 stand-in for the Arbitrum replica; ~30 s cold
+	FOUNDRY_PROFILE=chainlink $(FORGE) build --quiet  # Chainlink's AggregatorProxy for the replica's feeds
 
 demo: setup
 	$(BIN)/defibots demo
@@ -63,4 +64,4 @@ bench: setup
 	$(BIN)/python scripts/bench_executor.py
 
 clean:
-	rm -rf $(VENV) node_modules out cache out-harness cache-harness .defibots
+	rm -rf $(VENV) node_modules out cache out-harness cache-harness out-aave cache-aave out-gmx cache-gmx out-chainlink cache-chainlink .defibots

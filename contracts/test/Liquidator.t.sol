@@ -30,10 +30,21 @@ interface IAaveOracle {
     function getSourceOfAsset(address asset) external view returns (address);
 }
 
-/// The replica's price feeds (contracts/replica/ReplicaAggregator.sol).
-interface IReplicaFeed {
-    function updater() external view returns (address);
-    function updateAnswer(int256 answer) external;
+/// A price source is Chainlink's AggregatorProxy; behind it the replica's OCR2 aggregator takes DON-signed
+/// reports (contracts/replica/ReplicaAggregator.sol, src/defibots/devnet/ocr_feed.py).
+interface IFeedProxy {
+    function aggregator() external view returns (address);
+}
+
+interface IOcr2Aggregator {
+    function transmitters() external view returns (address[] memory);
+    function latestConfigDigestAndEpoch() external view returns (bool scanLogs, bytes32 configDigest, uint32 epoch);
+    function transmit(bytes32[3] calldata reportContext, bytes calldata report, bytes32[] calldata rs,
+        bytes32[] calldata ss, bytes32 rawVs) external;
+}
+
+interface SignVm {
+    function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
 }
 
 /// Log recording, which the shared Vm.sol subset leaves out (same cheatcode address).
@@ -100,10 +111,28 @@ contract LiquidatorTest is Test {
         IToken(token).transfer(to, amount);
     }
 
+    /// A report with `price8` as its median, signed by f + 1 = 2 of the devnet DON's signers and sent by its
+    /// transmitter, as the price driver does.
     function _setPrice(address asset, int256 price8) internal {
-        IReplicaFeed feed = IReplicaFeed(IAaveOracle(ORACLE).getSourceOfAsset(asset));
-        vm.prank(feed.updater());
-        feed.updateAnswer(price8);
+        IOcr2Aggregator feed = IOcr2Aggregator(IFeedProxy(IAaveOracle(ORACLE).getSourceOfAsset(asset)).aggregator());
+        (, bytes32 digest, uint32 epoch) = feed.latestConfigDigestAndEpoch();
+        int192[] memory observations = new int192[](3);
+        for (uint256 i = 0; i < 3; i++) {
+            observations[i] = int192(price8);
+        }
+        bytes memory report = abi.encode(uint32(block.timestamp), bytes32(0), observations, int192(0));
+        bytes32[3] memory context = [digest, bytes32(uint256(epoch + 1) << 8), bytes32(0)];
+        bytes32 h = keccak256(abi.encode(keccak256(report), context));
+        bytes32[] memory rs = new bytes32[](2);
+        bytes32[] memory ss = new bytes32[](2);
+        bytes memory vs = new bytes(32);
+        for (uint256 i = 0; i < 2; i++) {
+            uint256 key = uint256(keccak256(abi.encodePacked("defibots replica ocr signer ", bytes1(uint8(48 + i)))));
+            (uint8 v, bytes32 r, bytes32 sig) = SignVm(address(vm)).sign(key, h);
+            (rs[i], ss[i], vs[i]) = (r, sig, bytes1(v - 27));
+        }
+        vm.prank(feed.transmitters()[0]);
+        feed.transmit(context, report, rs, ss, bytes32(vs));
     }
 
     function _debt(address asset, address user) internal view returns (uint256) {

@@ -22,9 +22,10 @@ from tests.protocols.aave_v3.replica_state import AaveOnChain
 from tests.protocols.conftest import JsonRpc as ContractRpc
 
 from defibots.chain.aave_loader import aave_part_loader, discover_borrowers, load_aave
+from defibots.chain.calldata import calldata
 from defibots.chain.rpc import JsonRpc
 from defibots.devnet.aave_params import aave_params
-from defibots.devnet.aave_replica import seeded_address
+from defibots.devnet.aave_replica import feed_aggregator, seeded_address, set_aave_price
 from defibots.devnet.node import Devnet
 from defibots.state.aave import AaveReserve, aave
 
@@ -41,6 +42,7 @@ def test_loader_equals_a_per_call_reader(devnet: Devnet) -> None:
     for asset, r in part.reserves().items():
         assert r.price == reference.oracle.call("getAssetPrice", asset)
         assert r.price_source.lower() == reference.oracle.call("getSourceOfAsset", asset).lower()
+        assert r.feed == r.price_feed == feed_aggregator(r.symbol)  # the aggregator behind the proxy
     params = aave_params()
     seeded = {seeded_address("borrower", i) for i in range(len(params.borrowers))}
     seeded |= {seeded_address("supplier", i) for i in range(len(params.suppliers))}
@@ -59,6 +61,23 @@ def test_loader_equals_a_per_call_reader(devnet: Devnet) -> None:
         assert part.accounts()[user].e_mode == reference.pool.call("getUserEMode", user)
     assert part.e_mode(1) == reference.e_mode_of(seeded_address("borrower", 6))
     assert assert_store_equals_chain(market, rpc) >= len(seeded)
+
+
+def test_a_source_that_is_not_a_proxy_is_its_own_feed(devnet: Devnet) -> None:
+    """Aave's oracle pointed straight at an aggregator (no `aggregator()` to ask): the loader keeps the source
+    as the feed, and the store still follows that source's AnswerUpdated."""
+    rpc = JsonRpc(devnet.http_url)
+    weth, aggregator = token("WETH"), feed_aggregator("WETH")
+    rpc.call("anvil_impersonateAccount", MARKET.acl_admin)
+    data = calldata("setAssetSources(address[],address[])", [weth], [aggregator])
+    rpc.call("eth_sendTransaction", {"from": MARKET.acl_admin, "to": MARKET.oracle, "data": data})
+    market, snapshot = load_store(rpc)
+    reserve = aave(market).reserve(weth)
+    assert (reserve.price_source, reserve.price_feed, reserve.feed) == (aggregator, "", aggregator)
+    assert aave(market).reserve(token("USDC")).feed == feed_aggregator("USDC")
+    set_aave_price(devnet.http_url, "WETH", 2_222 * 10**8)
+    changed = sync(market, rpc, snapshot.block_number + 1, devnet.block_number())
+    assert weth in changed[aave(market).name] and aave(market).reserve(weth).price == 2_222 * 10**8
 
 
 def test_store_follows_random_actions_to_the_wei(devnet: Devnet) -> None:

@@ -15,7 +15,13 @@ from web3 import Web3
 from defibots.chain import addresses as A
 from defibots.chain.aave_addresses import aave_v3_ethereum
 from defibots.devnet.aave_params import RESERVE_ORDER, aave_params
-from defibots.devnet.aave_replica import AAVE_OUT, seeded_address, set_aave_price, usd_price_8dec
+from defibots.devnet.aave_replica import (
+    AAVE_OUT,
+    feed_aggregator,
+    seeded_address,
+    set_aave_price,
+    usd_price_8dec,
+)
 from defibots.devnet.node import Devnet
 from defibots.devnet.replica import DEV_ACCOUNT_WETH
 from defibots.paths import forge_artifact, project_root
@@ -32,8 +38,15 @@ def aave(w3: Web3, name: str, address: str) -> Any:
 
 
 def feed(w3: Web3, symbol: str) -> Any:
+    """The asset's price source: Chainlink's AggregatorProxy, as on mainnet."""
+    path = project_root() / "out-chainlink" / "AggregatorProxy.sol" / "AggregatorProxy.json"
+    return w3.eth.contract(address=MARKET.asset(symbol).price_source, abi=json.loads(path.read_text())["abi"])
+
+
+def aggregator(w3: Web3, symbol: str) -> Any:
+    """The OCR2 aggregator behind the proxy, which takes the updates and emits AnswerUpdated."""
     data = json.loads(forge_artifact("ReplicaAggregator.sol", "ReplicaAggregator").read_text())
-    return w3.eth.contract(address=MARKET.asset(symbol).price_source, abi=data["abi"])
+    return w3.eth.contract(address=feed_aggregator(symbol), abi=data["abi"])
 
 
 def test_address_json_equals_the_npm_address_book() -> None:
@@ -120,19 +133,24 @@ def test_feeds_answer_seeded_prices_and_updates_move_the_oracle(devnet: Devnet) 
     for sym in RESERVE_ORDER:
         source = feed(w3, sym).functions
         assert oracle.getSourceOfAsset(A.TOKENS[sym].address).call() == MARKET.asset(sym).price_source
-        assert source.decimals().call() == 8
-        _, answer, _, updated_at, _ = source.latestRoundData().call()
+        assert source.aggregator().call() == feed_aggregator(sym) and source.phaseId().call() == 1
+        assert source.decimals().call() == 8 and source.description().call() == f"{sym} / USD"
+        round_id, answer, _, updated_at, _ = source.latestRoundData().call()
         assert answer == usd_price_8dec(sym) == oracle.getAssetPrice(A.TOKENS[sym].address).call()
-        assert updated_at > 0
-    weth_feed = feed(w3, "WETH")
-    round_before = weth_feed.functions.latestRoundData().call()[0]
+        assert updated_at > 0 and round_id == (1 << 64) + 1  # phase 1, the aggregator's first round
+    weth_feed, weth_aggregator = feed(w3, "WETH"), aggregator(w3, "WETH")
+    round_before = weth_aggregator.functions.latestRound().call()
     receipt = w3.eth.wait_for_transaction_receipt(set_aave_price(devnet.http_url, "WETH", 2_500 * 10**8))
-    assert receipt["status"] == 1
-    (event,) = weth_feed.events.AnswerUpdated().process_receipt(receipt)
+    assert receipt["status"] == 1 and receipt["to"] == feed_aggregator("WETH")
+    (event,) = weth_aggregator.events.AnswerUpdated().process_receipt(receipt)
+    assert event["address"] == feed_aggregator("WETH")  # the aggregator emits it, not the proxy
     assert event["args"]["current"] == 2_500 * 10**8
     assert event["args"]["roundId"] == round_before + 1
+    (transmission,) = weth_aggregator.events.NewTransmission().process_receipt(receipt)
+    observations = transmission["args"]["observations"]
+    assert observations[len(observations) // 2] == 2_500 * 10**8
     assert oracle.getAssetPrice(A.TOKENS["WETH"].address).call() == 2_500 * 10**8
-    assert weth_feed.functions.latestRoundData().call()[1] == 2_500 * 10**8
+    assert weth_feed.functions.latestRoundData().call()[:2] == [(1 << 64) + round_before + 1, 2_500 * 10**8]
 
 
 def test_seeded_borrowers_sit_at_their_health_factors(devnet: Devnet) -> None:

@@ -24,10 +24,8 @@ from tests.protocols.aave_v3.replica_state import AaveOnChain
 from tests.protocols.conftest import JsonRpc as ContractRpc
 from web3 import HTTPProvider, Web3
 
-from defibots.chain.aave_addresses import aave_v3_ethereum
 from defibots.chain.addresses import TOKENS
-from defibots.chain.calldata import calldata
-from defibots.devnet.aave_replica import send_price_update
+from defibots.devnet.aave_replica import feed_aggregator, send_price_update, update_calldata
 from defibots.devnet.node import Devnet
 from defibots.devnet.relay import LocalRelay
 from defibots.devnet.rival import RivalLiquidator, Target
@@ -116,9 +114,9 @@ def test_pending_update_is_backrun_by_our_liquidation_in_its_block(
             await asyncio.sleep(0.5)
             # a malformed update (cut calldata) and one from a key the feed refuses (it would revert), from
             # two other senders (a pending tx of the updater's own would hold its next nonce back)
-            short = calldata("updateAnswer(int256)", PRICE_AFTER)[:40]
-            updates["malformed"] = _foreign_update(url, 5, short)
-            updates["reverting"] = _foreign_update(url, 6, calldata("updateAnswer(int256)", PRICE_AFTER))
+            transmit = update_calldata(url, "WETH", PRICE_AFTER)
+            updates["malformed"] = _foreign_update(url, 5, transmit[:-64])  # the report cut short
+            updates["reverting"] = _foreign_update(url, 6, transmit)
             ex = watcher.executor.stats
             await until(lambda: ex.update_reverts >= 1 and watcher.mempool.stats.decode_errors >= 1, 15)
             updates["real"] = send_price_update(url, "WETH", PRICE_AFTER)
@@ -220,13 +218,14 @@ def test_a_rival_paying_more_wins_and_ours_is_journaled_lost(fork: AnvilNode, tm
 
 
 def _foreign_update(url: str, account: int, data: str) -> str:
-    """A call to the WETH feed signed by a dev account, not the feed's updater (it reverts NotUpdater)."""
+    """A call to the WETH aggregator signed by a dev account, not one of its transmitters (a `transmit`
+    reverts "unauthorized transmitter")."""
     stranger = dev_accounts(account + 1)[account]
     head = call(url, "eth_getBlockByNumber", "latest", False)
     tx = {
         "type": 2, "chainId": int(call(url, "eth_chainId"), 16),
         "nonce": int(call(url, "eth_getTransactionCount", stranger.address, "pending"), 16),
-        "to": aave_v3_ethereum().asset("WETH").price_source, "value": 0, "gas": 120_000,
+        "to": feed_aggregator("WETH"), "value": 0, "gas": 250_000,
         "maxPriorityFeePerGas": 10**9, "maxFeePerGas": 2 * int(head["baseFeePerGas"], 16) + 10**9,
         "data": data,
     }  # fmt: skip

@@ -1,6 +1,6 @@
 """Load Aave v3.6 reserves, e-mode categories and accounts into the store's entries, in few JSON-RPC batches.
 
-Every read is an eth_call pinned to one block, grouped into batches (four round trips for all reserves,
+Every read is an eth_call pinned to one block, grouped into batches (five round trips for all reserves,
 two for any number of accounts), so a snapshot is consistent. One plan, written once as a generator of
 batches, runs over the blocking `JsonRpc` (CLI, tests) and the async `HttpRpc` (reloads inside the
 event loop). Accounts are found from the tokens' own logs: every holder received its balance through a
@@ -17,7 +17,7 @@ from eth_abi import decode, encode
 from eth_abi.exceptions import DecodingError
 from eth_utils import keccak, to_checksum_address
 
-from defibots.chain.async_rpc import HttpRpc, to_int
+from defibots.chain.async_rpc import HttpRpc, RpcReplyError, to_int
 from defibots.chain.rpc import JsonRpc
 from defibots.protocols.aave_v3 import EModeCategory, InterestRateData, ReserveConfiguration, ReserveState
 from defibots.state.aave import (
@@ -35,8 +35,14 @@ from defibots.state.aave import (
 from defibots.state.store import END_OF_BLOCK, PartLoader
 
 RpcCall = tuple[str, list[Any]]
+
+
+class Probes(list[RpcCall]):
+    """A batch whose failing calls answer None instead of raising (reads that only some contracts take)."""
+
+
 Plan = Generator[list[RpcCall], list[Any], Any]
-"""Yields a batch of calls, is sent their results, and returns what it loaded."""
+"""Yields a batch of calls (or `Probes`), is sent their results, and returns what it loaded."""
 
 MAX_EMODE = 255
 BATCH_CHUNK = 500
@@ -69,6 +75,13 @@ def _symbol(raw: str) -> str:
         return str(_out(["string"], raw))
     except (DecodingError, OverflowError, ValueError):  # MKR-style bytes32 symbols
         return bytes.fromhex(raw[2:66]).rstrip(b"\0").decode(errors="replace")
+
+
+def _address_or_empty(raw: str | None) -> str:
+    if not raw or len(raw) != 66:
+        return ""
+    address = int(raw, 16)
+    return to_checksum_address(address.to_bytes(20, "big")) if 0 < address < 2**160 else ""
 
 
 def _head() -> Plan:
@@ -115,6 +128,8 @@ def _reserves_plan(pool: str, oracle: str, block: int) -> Plan:
     symbols = [_symbol(r) for r in second[n * len(assets) : (n + 1) * len(assets)]]
     prices = _out(["uint256[]"], second[(n + 1) * len(assets)])
     e_raw = second[(n + 1) * len(assets) + 1 :]
+    # a Chainlink proxy names its aggregator, which takes the updates and emits AnswerUpdated
+    feeds = yield Probes(_call(raw[a][4], "aggregator()", block=tag) for a in assets)
     third = yield [
         call
         for a in assets
@@ -142,7 +157,7 @@ def _reserves_plan(pool: str, oracle: str, block: int) -> Plan:
         )  # fmt: skip
         entries[asset] = AaveReserve(
             state, prices[i], to_checksum_address(source), to_checksum_address(data[8]),
-            to_checksum_address(data[10]), symbols[i], block, END_OF_BLOCK,
+            to_checksum_address(data[10]), symbols[i], block, END_OF_BLOCK, _address_or_empty(feeds[i]),
         )  # fmt: skip
     for k, category_id in enumerate(e_ids):
         ltv, threshold, bonus = configs[category_id]
@@ -205,7 +220,11 @@ def run_plan(rpc: JsonRpc, plan: Plan) -> Any:
     try:
         calls = next(plan)
         while True:
-            results = [r for chunk in _chunks(calls) for r in rpc.batch(chunk)]
+            if isinstance(calls, Probes):
+                replies = rpc.batch_replies(calls, BATCH_CHUNK)
+                results = [r.get("result") if isinstance(r, dict) else None for r in replies]
+            else:
+                results = [r for chunk in _chunks(calls) for r in rpc.batch(chunk)]
             calls = plan.send(results)
     except StopIteration as done:
         return done.value
@@ -216,7 +235,11 @@ async def run_plan_async(rpc: HttpRpc, plan: Plan) -> Any:
     try:
         calls = next(plan)
         while True:
-            results = [r for chunk in _chunks(calls) for r in await rpc.batch(chunk)]
+            if isinstance(calls, Probes):
+                replies = [r for chunk in _chunks(calls) for r in await rpc.batch_replies(chunk)]
+                results = [None if isinstance(r, RpcReplyError) else r for r in replies]
+            else:
+                results = [r for chunk in _chunks(calls) for r in await rpc.batch(chunk)]
             calls = plan.send(results)
     except StopIteration as done:
         return done.value

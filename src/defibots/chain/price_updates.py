@@ -1,12 +1,14 @@
 """Pending price-feed updates in the mempool, decoded into the answer each will publish.
 
 What a liquidation backrun needs: the feed, the new answer, and the signed transaction to put first in the
-bundle. Decoded: `updateAnswer(int256)`, the call the devnet replica's feeds take from their updater key.
-Chainlink's OCR `transmit` carries the median inside a signed report; it is not decoded here yet, so on
-mainnet the trigger is the mined `AnswerUpdated` (the next-block path) until it is.
+bundle. Chainlink's data feeds move by OCR2 `transmit(reportContext, report, rs, ss, rawVs)`, sent to the
+aggregator behind a feed's proxy (so `feeds` are aggregator addresses: `AaveReserve.feed`). The answer is
+the report's median, `observations[len / 2]`, as OCR2Aggregator takes it.
 
-An update that cannot be one (short or long calldata, an answer <= 0, which AaveOracle would not use) raises
-DecodeError: the watcher counts it and goes on. One that will revert is caught by the bundle's simulation.
+An update that cannot publish a price (calldata or report of the wrong length, which the aggregator
+refuses, no observations, a median <= 0, which AaveOracle would not use) raises DecodeError: the watcher
+counts it and goes on. Signatures, the transmitter, staleness and the min-max range are the aggregator's to
+check: an update that fails them reverts, and the bundle's simulation catches it.
 """
 
 from __future__ import annotations
@@ -15,13 +17,39 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from eth_abi import decode
+from eth_abi.exceptions import DecodingError
 from eth_utils import function_signature_to_4byte_selector
 
 from defibots.chain.calldata_decoder import DecodeError, checksum_hex
 from defibots.chain.events import PendingPriceUpdate, PendingTx
 from defibots.chain.router_calls import optional_quantity
 
-UPDATE_ANSWER = function_signature_to_4byte_selector("updateAnswer(int256)")
+TRANSMIT = function_signature_to_4byte_selector("transmit(bytes32[3],bytes,bytes32[],bytes32[],bytes32)")
+_TRANSMIT_TYPES = ["bytes32[3]", "bytes", "bytes32[]", "bytes32[]", "bytes32"]
+_REPORT_TYPES = ["uint32", "bytes32", "int192[]", "int192"]
+_TRANSMIT_FIXED = 4 + 32 * 10  # selector, 3 context words, 3 offsets, rawVs, 3 lengths
+
+
+def transmitted_answer(data: bytes) -> int:
+    """The median an OCR2 `transmit` publishes (DecodeError where the aggregator would refuse the shape)."""
+    try:
+        _, raw_report, rs, ss, _ = decode(_TRANSMIT_TYPES, data[4:])
+        if len(data) != _TRANSMIT_FIXED + len(raw_report) + 32 * (len(rs) + len(ss)):
+            raise DecodeError(
+                f"transmit calldata is {len(data)} bytes, not what its report and signatures take"
+            )
+        _, _, observations, _ = decode(_REPORT_TYPES, raw_report)
+    except (DecodingError, OverflowError) as exc:
+        raise DecodeError(f"transmit calldata does not decode ({exc})") from None
+    if len(raw_report) != 32 * (5 + len(observations)):
+        raise DecodeError(f"transmit report is {len(raw_report)} bytes for {len(observations)} observations")
+    if not observations or not rs or len(rs) != len(ss):
+        raise DecodeError(f"transmit has {len(observations)} observations and {len(rs)}/{len(ss)} signatures")
+    answer = int(observations[len(observations) // 2])
+    if answer <= 0:
+        raise DecodeError(f"transmit median {answer}: a feed answer must be positive")
+    return answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +84,9 @@ class PriceUpdateDecoder:
         """The update, None for another call to the feed; DecodeError when it cannot publish a price."""
         try:
             data = bytes.fromhex(str(tx.get("input") or tx.get("data") or "0x")[2:])
-            if data[:4] != UPDATE_ANSWER:
+            if data[:4] != TRANSMIT:
                 return None
-            if len(data) != 36:
-                raise DecodeError(f"updateAnswer calldata is {len(data)} bytes, not 36")
-            answer = int.from_bytes(data[4:], "big", signed=True)
-            if answer <= 0:
-                raise DecodeError(f"updateAnswer({answer}): a feed answer must be positive")
+            answer = transmitted_answer(data)
             fee_cap = tx.get("maxFeePerGas")
             return DecodedUpdate(
                 tx_hash=str(tx["hash"]), sender=checksum_hex(tx["from"]),

@@ -2,9 +2,10 @@
 by the `aave` forge profile into out-aave/ and run locally for tests only) at its mainnet addresses.
 
 `build_aave(builder)` runs inside `ReplicaBuilder.build`, so all of it lands in the cached replica state:
-PoolAddressesProvider, ACLManager, the Pool and PoolConfigurator proxies, AaveOracle over Chainlink-style
-feeds at the mainnet price-source addresses, the data providers and the WETH gateway; five reserves and
-an e-mode category from aave_params.toml; suppliers and borrowers over a range of health factors.
+PoolAddressesProvider, ACLManager, the Pool and PoolConfigurator proxies, AaveOracle over Chainlink feeds
+(Chainlink's own AggregatorProxy at each mainnet price-source address, in front of an OCR2 aggregator that
+the devnet's oracle network updates: devnet/ocr_feed.py), the data providers and the WETH gateway; five
+reserves and an e-mode category from aave_params.toml; suppliers and borrowers over a range of health factors.
 aTokens and debt tokens stay where the configurator creates them (read them from the data provider).
 """
 
@@ -23,6 +24,14 @@ from defibots.chain import addresses as A
 from defibots.chain.aave_addresses import AaveMarket, aave_v3_ethereum
 from defibots.chain.calldata import calldata
 from defibots.devnet.aave_params import PARAMS_FILE, RESERVE_ORDER, AaveParams, aave_params
+from defibots.devnet.ocr_feed import (
+    SET_CONFIG,
+    TRANSMITTER,
+    TRANSMITTER_KEY,
+    config_args,
+    report,
+    transmit_calldata,
+)
 from defibots.errors import ToolchainError, UserError
 from defibots.foundry.anvil import rpc_call
 from defibots.paths import forge_artifact, project_root
@@ -31,6 +40,7 @@ if TYPE_CHECKING:
     from defibots.devnet.replica import ReplicaBuilder
 
 AAVE_OUT = "out-aave"
+CHAINLINK_OUT = "out-chainlink"
 MARKET_ID = "Aave Ethereum Market"
 CONTRACTS = (
     "PoolAddressesProvider",
@@ -48,11 +58,8 @@ CONTRACTS = (
     "LiquidationDataProvider",
 )
 FEED_DECIMALS = 8
-FEED_UPDATER_KEY = "0x" + keccak(text="defibots replica price feed updater").hex()
-"""The feeds' updater key (the devnet's stand-in for an oracle network's transmitter): its updates are signed
-transactions, so a pending one sits in the mempool as a real feed update does and can be bundled."""
-FEED_UPDATER = str(Account.from_key(FEED_UPDATER_KEY).address)
-FEED_UPDATE_GAS = 120_000
+FEED_UPDATE_GAS = 250_000
+MAX_ANSWER = 2**191 - 1  # int192's maximum: mainnet's OCR2 feeds bound answers only from below (1)
 
 
 def _artifact(name: str, source: str | None = None) -> dict[str, Any]:
@@ -68,6 +75,20 @@ def _aggregator_bytecode() -> str:
     return str(data["bytecode"]["object"]).removeprefix("0x")
 
 
+def _proxy_bytecode() -> str:
+    path = project_root() / CHAINLINK_OUT / "AggregatorProxy.sol" / "AggregatorProxy.json"
+    if not path.is_file():
+        raise ToolchainError(
+            f"Chainlink build output {path} missing; run `make build` (forge profile `chainlink`)"
+        )
+    return str(json.loads(path.read_text())["bytecode"]["object"]).removeprefix("0x")
+
+
+def feed_aggregator(symbol: str) -> str:
+    """Where the replica puts the OCR2 aggregator behind `symbol`'s price source (its proxy's aggregator)."""
+    return to_checksum_address(keccak(text=f"defibots replica {symbol} / USD aggregator")[12:])
+
+
 def cache_inputs() -> bytes:
     """Everything of the Aave part that shapes the replica state, for `replica.cache_key`."""
     h = hashlib.sha256()
@@ -79,6 +100,8 @@ def cache_inputs() -> bytes:
     for name in CONTRACTS:
         h.update(json.dumps(_artifact(name)["bytecode"]).encode())
     h.update(_aggregator_bytecode().encode())
+    h.update(_proxy_bytecode().encode())
+    h.update((PARAMS_FILE.parent / "ocr_feed.py").read_bytes())
     return h.digest()
 
 
@@ -102,7 +125,7 @@ class AaveReplica:
     def build(self) -> None:
         from defibots.devnet.replica import DEPLOYER
 
-        for who in (self.gov, FEED_UPDATER):
+        for who in (self.gov, TRANSMITTER):
             self.b.rpc("anvil_impersonateAccount", who)
             self.b.rpc("anvil_setBalance", who, hex(10**24))
         m, provider = self.m, self.m.pool_addresses_provider
@@ -137,7 +160,7 @@ class AaveReplica:
         )
         self.b.check_receipts()
         self._seed_depth(DEPLOYER)
-        for who in (self.gov, FEED_UPDATER):
+        for who in (self.gov, TRANSMITTER):
             self.b.rpc("anvil_stopImpersonatingAccount", who)
 
     def _place(self, target: str, creation_code: str) -> None:
@@ -179,14 +202,23 @@ class AaveReplica:
         self._gov(provider, "setAddress(bytes32,address)", provider_id.encode().ljust(32, b"\0"), target)
 
     def _place_oracle(self) -> None:
+        from defibots.devnet.replica import DEPLOYER
+
         assets, sources = [], []
         for sym in RESERVE_ORDER:
-            asset = self.m.asset(sym)
+            asset, aggregator = self.m.asset(sym), feed_aggregator(sym)
             feed_args = encode(
-                ["uint8", "string", "int256", "address"],
-                [FEED_DECIMALS, f"{sym} / USD", usd_price_8dec(sym), FEED_UPDATER],
+                ["uint8", "string", "int192", "int192", "address"],
+                [FEED_DECIMALS, f"{sym} / USD", 1, MAX_ANSWER, DEPLOYER],
             )
-            self._place(asset.price_source, _aggregator_bytecode() + feed_args.hex())
+            self._place(aggregator, _aggregator_bytecode() + feed_args.hex())
+            self.b.send(DEPLOYER, aggregator, calldata(SET_CONFIG, *config_args()))
+            self.b.check_receipts()
+            digest = _config_digest(self.b.url, aggregator)
+            head = self.b.rpc("eth_getBlockByNumber", "latest", False)
+            first = report(usd_price_8dec(sym), int(head["timestamp"], 16))
+            self.b.send(TRANSMITTER, aggregator, transmit_calldata(digest, 1 << 8, first))
+            self._place(asset.price_source, _proxy_bytecode() + encode(["address"], [aggregator]).hex())
             assets.append(asset.underlying)
             sources.append(asset.price_source)
         types = ["address", "address[]", "address[]", "address", "address", "uint256"]
@@ -302,23 +334,44 @@ def build_aave(builder: ReplicaBuilder) -> None:
     AaveReplica(builder, aave_v3_ethereum(), aave_params()).build()
 
 
+def _config_digest(url: str, aggregator: str) -> bytes:
+    raw = rpc_call(url, "eth_call", [{"to": aggregator, "data": calldata("latestConfigDetails()")}, "latest"])
+    return bytes.fromhex(raw[2:])[64:96]
+
+
+def _latest_epoch(url: str, aggregator: str) -> int:
+    raw = rpc_call(
+        url, "eth_call", [{"to": aggregator, "data": calldata("latestConfigDigestAndEpoch()")}, "latest"]
+    )
+    return int(raw[2 + 128 : 2 + 192], 16)
+
+
+def update_calldata(url: str, symbol: str, price_8dec: int, nonce: int = 0) -> str:
+    """The devnet DON's signed OCR2 `transmit` of a report whose median is `price_8dec` for `symbol`'s
+    aggregator. Its epoch follows the transmitter's `nonce`, so updates signed ahead stay in order."""
+    aggregator = feed_aggregator(symbol)
+    head = rpc_call(url, "eth_getBlockByNumber", ["latest", False])
+    epoch = max(_latest_epoch(url, aggregator), nonce) + 1
+    update = report(price_8dec, int(head["timestamp"], 16))
+    return transmit_calldata(_config_digest(url, aggregator), epoch << 8, update)
+
+
 def price_update_tx(
     url: str, symbol: str, price_8dec: int, nonce: int | None = None, data: str | None = None
 ) -> str:
-    """A signed `updateAnswer` of the asset's feed from the updater (raw hex), not sent; `data` replaces the
-    calldata (a malformed update, for tests and the driver)."""
-    feed = aave_v3_ethereum().asset(symbol).price_source
+    """A signed price update (`update_calldata`) from the devnet's transmitter to the asset's aggregator
+    (raw hex), not sent; `data` replaces the calldata (a malformed update, for tests)."""
     if nonce is None:
-        nonce = int(rpc_call(url, "eth_getTransactionCount", [FEED_UPDATER, "pending"]), 16)
+        nonce = int(rpc_call(url, "eth_getTransactionCount", [TRANSMITTER, "pending"]), 16)
     head = rpc_call(url, "eth_getBlockByNumber", ["latest", False])
     tip = 10**9
     tx = {
-        "type": 2, "chainId": int(rpc_call(url, "eth_chainId", []), 16), "nonce": nonce, "to": feed,
-        "value": 0, "gas": FEED_UPDATE_GAS, "maxPriorityFeePerGas": tip,
+        "type": 2, "chainId": int(rpc_call(url, "eth_chainId", []), 16), "nonce": nonce,
+        "to": feed_aggregator(symbol), "value": 0, "gas": FEED_UPDATE_GAS, "maxPriorityFeePerGas": tip,
         "maxFeePerGas": 2 * int(head.get("baseFeePerGas") or "0x0", 16) + tip,
-        "data": data if data is not None else calldata("updateAnswer(int256)", price_8dec),
+        "data": data if data is not None else update_calldata(url, symbol, price_8dec, nonce),
     }  # fmt: skip
-    signed = Account.sign_transaction(tx, FEED_UPDATER_KEY)
+    signed = Account.sign_transaction(tx, TRANSMITTER_KEY)
     return "0x" + bytes(signed.raw_transaction).hex()
 
 

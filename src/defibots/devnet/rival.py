@@ -21,6 +21,8 @@ from defibots.chain.async_rpc import HttpRpc, to_int
 from defibots.chain.calldata import calldata
 from defibots.chain.mempool import MempoolWatcher
 from defibots.chain.price_updates import DecodedUpdate, PriceUpdateDecoder
+from defibots.devnet.aave_params import RESERVE_ORDER
+from defibots.devnet.aave_replica import feed_aggregator
 from defibots.execution.bundles import Bundle, FeeDefaults, SignedTx, TxRequest, sign_request
 from defibots.execution.liquidation_bundles import LIQUIDATION_CALL_SIGNATURE
 from defibots.execution.relay_client import RelayClient
@@ -61,7 +63,7 @@ class RivalLiquidator:
         self.stats = RivalStats()
         market = aave_v3_ethereum()
         self.pool = market.pool
-        self.feeds = [a.price_source for a in market.assets.values()]
+        self.feeds = [feed_aggregator(symbol) for symbol in RESERVE_ORDER]
 
     def approve(self) -> None:
         """Let the Pool pull the debt assets (sent from the unlocked dev account; needs a mining devnet)."""

@@ -113,7 +113,7 @@ class LiquidationWatcher(EngineJob):
         block = self.rpc.call("eth_getBlockByNumber", hex(head), False)
         self.head = Head.of_rpc_block(block)
         self.aave.observe_block(head, self.head.timestamp)
-        feeds = sorted({e.price_source for e in self.aave.reserves().values()})
+        feeds = sorted({e.feed for e in self.aave.reserves().values()})
         addresses = [r.address for r in market.pool_refs] + [aave_book.pool, *tokens, *feeds]
         listener = ChainListener(
             config.ws_url, config.rpc_url, addresses, [self.state.topics()], start_block=head + 1

@@ -11,7 +11,7 @@ Which log gives which field, exactly (v3.6 sources, npm @aave-dao/aave-v3-origin
   and `BalanceTransfer`: the first two carry unscaled amounts, but the balance of a scaled amount at an
   index >= 1 ray is strictly increasing, so the new scaled balance is the unique inverse;
 - collateral flags from `ReserveUsedAsCollateralEnabled/Disabled`, e-mode from `UserEModeSet`, and prices
-  from each price source's `AnswerUpdated` (what AaveOracle reads).
+  from the `AnswerUpdated` of the aggregator behind each price source (AaveOracle reads the proxy).
 
 Accounts absent from the store start from zero when a token event first names them: the loaded set must
 hold every holder (chain/aave_loader.py discovers them from the tokens' Mint and BalanceTransfer logs).
@@ -89,7 +89,10 @@ EMODE_PREFIX = "emode:"
 @dataclass(frozen=True, slots=True)
 class AaveReserve:
     """One reserve: the model's state, the oracle price (base units per whole token) and where it comes
-    from, and the reserve's two tokens (their logs move the scaled supplies)."""
+    from, and the reserve's two tokens (their logs move the scaled supplies).
+
+    `price_source` is what AaveOracle reads (on mainnet a Chainlink proxy); `price_feed` is the aggregator
+    behind it, which takes the updates and emits `AnswerUpdated` ("" when the source is not a proxy)."""
 
     state: ReserveState
     price: int
@@ -99,10 +102,16 @@ class AaveReserve:
     symbol: str
     block_number: int
     log_index: int
+    price_feed: str = ""
 
     @property
     def asset(self) -> str:
         return self.state.asset
+
+    @property
+    def feed(self) -> str:
+        """The contract whose updates move this price: where its pending updates go and its logs come from."""
+        return self.price_feed or self.price_source
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +230,7 @@ class AaveV3Market(StatePart[AaveEntry]):
     def __init__(self, pool: str, entries: Iterable[tuple[str, AaveEntry]] = (), clock_blocks: int = 256):
         self.pool = pool.lower()
         self._tokens: dict[str, tuple[str, bool]] = {}  # token (lower) -> (asset, is debt token)
-        self._sources: dict[str, set[str]] = {}  # price source (lower) -> assets
+        self._sources: dict[str, set[str]] = {}  # price feed (lower) -> assets
         self._holders: dict[str, set[str]] = {}  # asset -> users whose HF its price moves
         self._times: OrderedDict[int, int] = OrderedDict()
         self._clock_blocks = clock_blocks
@@ -237,7 +246,7 @@ class AaveV3Market(StatePart[AaveEntry]):
         if isinstance(entry, AaveReserve):
             self._tokens[entry.a_token.lower()] = (key, False)
             self._tokens[entry.debt_token.lower()] = (key, True)
-            self._sources.setdefault(entry.price_source.lower(), set()).add(key)
+            self._sources.setdefault(entry.feed.lower(), set()).add(key)
         elif isinstance(entry, AaveAccount):
             for asset, position in entry.positions:
                 if position.at_risk:
@@ -252,7 +261,7 @@ class AaveV3Market(StatePart[AaveEntry]):
         if isinstance(old, AaveReserve):
             self._tokens.pop(old.a_token.lower(), None)
             self._tokens.pop(old.debt_token.lower(), None)
-            self._sources.get(old.price_source.lower(), set()).discard(key)
+            self._sources.get(old.feed.lower(), set()).discard(key)
         elif isinstance(old, AaveAccount):
             for asset, _ in old.positions:
                 self._holders.get(asset, set()).discard(key)
@@ -279,9 +288,9 @@ class AaveV3Market(StatePart[AaveEntry]):
         entry = self.entries.get(emode_key(category_id))
         return entry.category if isinstance(entry, AaveEMode) and category_id != 0 else None
 
-    def assets_priced_by(self, source: str) -> tuple[str, ...]:
-        """The reserves whose oracle price `source` (a feed address) publishes."""
-        return tuple(sorted(self._sources.get(source.lower(), ())))
+    def assets_priced_by(self, feed: str) -> tuple[str, ...]:
+        """The reserves whose oracle price `feed` (an `AaveReserve.feed` address) publishes."""
+        return tuple(sorted(self._sources.get(feed.lower(), ())))
 
     def holders(self, asset: str) -> frozenset[str]:
         """Users with debt in `asset`, or with it as non-zero collateral: the accounts its price moves."""
