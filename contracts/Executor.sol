@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {IWETH9} from "./interfaces/IWETH9.sol";
+import {Guarded} from "./Guarded.sol";
 
 /// @title Executor: one atomic 1-4 hop swap route across Uniswap V2 pairs and V3 pools.
 /// @notice Reverts unless the profit token balance grew by minProfit (plus the builder payment when that is
@@ -45,7 +46,7 @@ import {IWETH9} from "./interfaces/IWETH9.sol";
 ///
 /// Addresses are mainnet's (also the devnet replica's). No immutables, so the deployed code equals the
 /// artifact's deployedBytecode and a deployment can be checked by code hash.
-contract Executor {
+contract Executor is Guarded {
     // Route layout.
     uint256 private constant HEADER_BYTES = 70;
     uint256 private constant HOP_BYTES = 44;
@@ -83,10 +84,6 @@ contract Executor {
     address private constant V3_FACTORY = 0x1F98431c8aD98523631AE4a59f267346ea31F984;
     bytes32 private constant V3_POOL_INIT_CODE_HASH = 0xe34f199b19b2b4f47f68442619d555527d244f78a3297ea89325f843f87b8b54;
 
-    address public owner;
-    address public pendingOwner;
-    mapping(address caller => bool allowed) public isCaller;
-
     /// One hop of a decoded route (decodeRoute's view of the packed bytes).
     struct Hop {
         uint8 kind;
@@ -108,14 +105,6 @@ contract Executor {
         Hop[] hops;
     }
 
-    event OwnershipTransferStarted(address indexed owner, address indexed pendingOwner);
-    event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
-    event CallerSet(address indexed caller, bool allowed);
-    /// token is address(0) for ETH.
-    event Withdrawn(address indexed token, address indexed to, uint256 amount);
-
-    error Unauthorized();
-    error ZeroAddress();
     error AlreadyExecuting();
     error NotExecuting();
     error BadRoute();
@@ -125,21 +114,8 @@ contract Executor {
     error AmountTooLarge();
     error TransferFailed(address token);
     error BalanceQueryFailed(address token);
-    error PaymentFailed();
 
-    constructor(address owner_, address[] memory callers) {
-        if (owner_ == address(0)) revert ZeroAddress();
-        owner = owner_;
-        emit OwnershipTransferred(address(0), owner_);
-        for (uint256 i = 0; i < callers.length; ++i) {
-            _setCaller(callers[i], true);
-        }
-    }
-
-    modifier onlyOwner() {
-        if (msg.sender != owner) revert Unauthorized();
-        _;
-    }
+    constructor(address owner_, address[] memory callers) Guarded(owner_, callers) {}
 
     receive() external payable {}
 
@@ -147,9 +123,7 @@ contract Executor {
 
     /// @notice Runs the packed route; returns the net profit in the profit token (after a WETH-paid builder
     ///         payment). Reverts InsufficientProfit(balanceAfter, required) when the route does not pay.
-    function execute(bytes calldata route) external returns (uint256 profit) {
-        // allow-listed callers (the bot's hot key) first: one cold SLOAD on the hot path
-        if (!isCaller[msg.sender] && msg.sender != owner) revert Unauthorized();
+    function execute(bytes calldata route) external onlyCaller returns (uint256 profit) {
         if (_executing()) revert AlreadyExecuting();
         _setExecuting(1);
 
@@ -234,51 +208,7 @@ contract Executor {
         }
     }
 
-    // -------------------------------------------------------------------- admin
-
-    function setCaller(address caller, bool allowed) external onlyOwner {
-        _setCaller(caller, allowed);
-    }
-
-    /// @notice Two steps: the new owner must call acceptOwnership, so a typo cannot lock the funds away.
-    function transferOwnership(address newOwner) external onlyOwner {
-        if (newOwner == address(0)) revert ZeroAddress();
-        pendingOwner = newOwner;
-        emit OwnershipTransferStarted(msg.sender, newOwner);
-    }
-
-    function acceptOwnership() external {
-        address next = pendingOwner;
-        if (msg.sender != next || next == address(0)) revert Unauthorized();
-        emit OwnershipTransferred(owner, msg.sender);
-        owner = msg.sender;
-        pendingOwner = address(0);
-    }
-
-    /// @notice Sends `amount` of an ERC-20 (type(uint256).max: the whole balance) to `to`.
-    function withdrawToken(address token, address to, uint256 amount) external onlyOwner {
-        if (to == address(0)) revert ZeroAddress();
-        if (amount == type(uint256).max) amount = _balanceOf(token);
-        _transfer(token, to, amount);
-        emit Withdrawn(token, to, amount);
-    }
-
-    /// @notice Sends `amount` wei (type(uint256).max: all of it) to `to`.
-    function withdrawEth(address payable to, uint256 amount) external onlyOwner {
-        if (to == address(0)) revert ZeroAddress();
-        if (amount == type(uint256).max) amount = address(this).balance;
-        (bool ok,) = to.call{value: amount}("");
-        if (!ok) revert PaymentFailed();
-        emit Withdrawn(address(0), to, amount);
-    }
-
     // ----------------------------------------------------------------- internal
-
-    function _setCaller(address caller, bool allowed) private {
-        if (caller == address(0)) revert ZeroAddress();
-        isCaller[caller] = allowed;
-        emit CallerSet(caller, allowed);
-    }
 
     /// Runs hops [i, n) starting with `amount` of hop i's input; returns the last output amount.
     /// `inputAtPool`: hop i's input already sits at its (V2) pair.
@@ -480,7 +410,7 @@ contract Executor {
     }
 
     /// ERC-20 transfer that also accepts tokens returning nothing (USDT).
-    function _transfer(address token, address to, uint256 amount) private {
+    function _transfer(address token, address to, uint256 amount) internal override {
         bool ok;
         assembly ("memory-safe") {
             let m := mload(0x40)
@@ -493,7 +423,7 @@ contract Executor {
         if (!ok) revert TransferFailed(token);
     }
 
-    function _balanceOf(address token) private view returns (uint256 amount) {
+    function _balanceOf(address token) internal view override returns (uint256 amount) {
         bool ok;
         assembly ("memory-safe") {
             mstore(0x00, shl(224, 0x70a08231))

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {IWETH9} from "./interfaces/IWETH9.sol";
+import {Guarded} from "./Guarded.sol";
 import {IERC20Balance, IV2Router, IV3Router02} from "./AaveLoop.sol";
 
 /// The two Aave v3 Pool calls a liquidation makes.
@@ -33,7 +34,7 @@ interface IERC20Allowance {
 ///
 /// Addresses are mainnet's (also the devnet replica's). No immutables, so the deployed code equals the artifact's
 /// deployedBytecode and a deployment can be checked by code hash.
-contract Liquidator {
+contract Liquidator is Guarded {
     /// One liquidation. `swapFee` 0 sells through the Uniswap V2 router, any other value is the V3 fee tier
     /// sold into through SwapRouter02. `minProfit` is in the debt asset, `builderPayment` in wei.
     struct Liquidation {
@@ -59,10 +60,6 @@ contract Liquidator {
     uint256 private constant SWAP_OUT_SLOT = 3;
     uint256 private constant PREMIUM_SLOT = 4;
 
-    address public owner;
-    address public pendingOwner;
-    mapping(address caller => bool allowed) public isCaller;
-
     event Liquidated(
         address indexed user,
         address indexed collateral,
@@ -73,33 +70,12 @@ contract Liquidator {
         uint256 premium,
         uint256 profit
     );
-    event OwnershipTransferStarted(address indexed owner, address indexed pendingOwner);
-    event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
-    event CallerSet(address indexed caller, bool allowed);
-    /// token is address(0) for ETH.
-    event Withdrawn(address indexed token, address indexed to, uint256 amount);
-
-    error Unauthorized();
-    error ZeroAddress();
     error AlreadyRunning();
     error BadFlashCallback();
     error InsufficientProfit(uint256 balanceAfter, uint256 required);
     error TokenCallFailed(address token);
-    error PaymentFailed();
 
-    constructor(address owner_, address[] memory callers) {
-        if (owner_ == address(0)) revert ZeroAddress();
-        owner = owner_;
-        emit OwnershipTransferred(address(0), owner_);
-        for (uint256 i = 0; i < callers.length; ++i) {
-            _setCaller(callers[i], true);
-        }
-    }
-
-    modifier onlyOwner() {
-        if (msg.sender != owner) revert Unauthorized();
-        _;
-    }
+    constructor(address owner_, address[] memory callers) Guarded(owner_, callers) {}
 
     /// WETH unwrapped for the builder, and ETH the owner funds builder payments with.
     receive() external payable {}
@@ -109,14 +85,13 @@ contract Liquidator {
     /// @notice Liquidates `l.user`; returns the net profit in the debt asset (after a WETH-paid builder payment).
     ///         Reverts InsufficientProfit(balanceAfter, required) when it does not pay; Aave's own errors (healthy
     ///         user, dust left) bubble up.
-    function liquidate(Liquidation calldata l) external returns (uint256 profit) {
-        if (!isCaller[msg.sender] && msg.sender != owner) revert Unauthorized();
+    function liquidate(Liquidation calldata l) external onlyCaller returns (uint256 profit) {
         if (_tload(RUNNING_SLOT) != 0) revert AlreadyRunning();
         _tstore(RUNNING_SLOT, 1);
 
-        uint256 balanceBefore = IERC20Balance(l.debt).balanceOf(address(this));
+        uint256 balanceBefore = _balanceOf(l.debt);
         IAaveLiquidationPool(POOL).flashLoanSimple(address(this), l.debt, l.debtToCover, abi.encode(l), 0);
-        uint256 balanceAfter = IERC20Balance(l.debt).balanceOf(address(this));
+        uint256 balanceAfter = _balanceOf(l.debt);
 
         uint256 payment = l.builderPayment;
         uint256 fromProfit = l.debt == WETH ? payment : 0;
@@ -155,56 +130,12 @@ contract Liquidator {
         return true;
     }
 
-    // -------------------------------------------------------------------- admin
-
-    function setCaller(address caller, bool allowed) external onlyOwner {
-        _setCaller(caller, allowed);
-    }
-
-    /// @notice Two steps: the new owner must call acceptOwnership, so a typo cannot lock the funds away.
-    function transferOwnership(address newOwner) external onlyOwner {
-        if (newOwner == address(0)) revert ZeroAddress();
-        pendingOwner = newOwner;
-        emit OwnershipTransferStarted(msg.sender, newOwner);
-    }
-
-    function acceptOwnership() external {
-        address next = pendingOwner;
-        if (msg.sender != next || next == address(0)) revert Unauthorized();
-        emit OwnershipTransferred(owner, msg.sender);
-        owner = msg.sender;
-        pendingOwner = address(0);
-    }
-
-    /// @notice Sends `amount` of an ERC-20 (type(uint256).max: the whole balance) to `to`.
-    function withdrawToken(address token, address to, uint256 amount) external onlyOwner {
-        if (to == address(0)) revert ZeroAddress();
-        if (amount == type(uint256).max) amount = IERC20Balance(token).balanceOf(address(this));
-        _call(token, abi.encodeWithSelector(0xa9059cbb, to, amount));
-        emit Withdrawn(token, to, amount);
-    }
-
-    /// @notice Sends `amount` wei (type(uint256).max: all of it) to `to`.
-    function withdrawEth(address payable to, uint256 amount) external onlyOwner {
-        if (to == address(0)) revert ZeroAddress();
-        if (amount == type(uint256).max) amount = address(this).balance;
-        (bool ok,) = to.call{value: amount}("");
-        if (!ok) revert PaymentFailed();
-        emit Withdrawn(address(0), to, amount);
-    }
-
     // ----------------------------------------------------------------- internal
-
-    function _setCaller(address caller, bool allowed) private {
-        if (caller == address(0)) revert ZeroAddress();
-        isCaller[caller] = allowed;
-        emit CallerSet(caller, allowed);
-    }
 
     /// liquidationCall with the `amount` just flash-borrowed, then the sale of everything it seized; records the
     /// measured amounts for the event.
     function _liquidateAndSell(Liquidation memory l, uint256 amount) private {
-        uint256 collateralBefore = IERC20Balance(l.collateral).balanceOf(address(this));
+        uint256 collateralBefore = _balanceOf(l.collateral);
         _approve(l.debt, POOL, amount);
         IAaveLiquidationPool(POOL).liquidationCall(l.collateral, l.debt, l.user, amount, false);
         // The Pool pulls what it covers out of the exact approval; what is left must not stand.
@@ -212,7 +143,7 @@ contract Liquidator {
         if (leftover != 0) _approve(l.debt, POOL, 0); // USDT cannot move one non-zero allowance to another
         uint256 debtCovered = amount - leftover;
         // With collateral == debt the seized amount arrives net of the debt just paid.
-        uint256 seized = IERC20Balance(l.collateral).balanceOf(address(this))
+        uint256 seized = _balanceOf(l.collateral)
             + (l.collateral == l.debt ? debtCovered : 0) - collateralBefore;
         _tstore(DEBT_COVERED_SLOT, debtCovered);
         _tstore(SEIZED_SLOT, seized);
@@ -240,6 +171,14 @@ contract Liquidator {
     /// Every approval starts from zero (none outlives a call), so one approve suffices, USDT included.
     function _approve(address token, address spender, uint256 amount) private {
         _call(token, abi.encodeWithSelector(0x095ea7b3, spender, amount));
+    }
+
+    function _transfer(address token, address to, uint256 amount) internal override {
+        _call(token, abi.encodeWithSelector(0xa9059cbb, to, amount));
+    }
+
+    function _balanceOf(address token) internal view override returns (uint256) {
+        return IERC20Balance(token).balanceOf(address(this));
     }
 
     /// A token call that accepts no return data (USDT) and reverts on false or failure.

@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {ExecutorFixture, IERC20, IV2Pair} from "./ExecutorFixture.sol";
 import {Executor} from "../Executor.sol";
+import {Guarded} from "../Guarded.sol";
 
 /// Pretends to be a V3 pool: asks the executor to pay it, echoing the callback data it was given.
 contract FakeV3Pool {
@@ -71,7 +72,7 @@ contract ExecutorTest is ExecutorFixture {
     function testFuzz_strangersCannotExecute(address who, bytes calldata route) public {
         vm.assume(who != owner && who != caller);
         vm.prank(who);
-        vm.expectRevert(Executor.Unauthorized.selector);
+        vm.expectRevert(Guarded.Unauthorized.selector);
         executor.execute(route);
     }
 
@@ -81,19 +82,19 @@ contract ExecutorTest is ExecutorFixture {
         vm.deal(address(executor), 1 ether);
 
         vm.prank(who);
-        vm.expectRevert(Executor.Unauthorized.selector);
+        vm.expectRevert(Guarded.Unauthorized.selector);
         executor.withdrawToken(WETH, to, amount);
         vm.prank(who);
-        vm.expectRevert(Executor.Unauthorized.selector);
+        vm.expectRevert(Guarded.Unauthorized.selector);
         executor.withdrawEth(payable(to), amount);
         vm.prank(who);
-        vm.expectRevert(Executor.Unauthorized.selector);
+        vm.expectRevert(Guarded.Unauthorized.selector);
         executor.setCaller(to, true);
         vm.prank(who);
-        vm.expectRevert(Executor.Unauthorized.selector);
+        vm.expectRevert(Guarded.Unauthorized.selector);
         executor.transferOwnership(who);
         vm.prank(who);
-        vm.expectRevert(Executor.Unauthorized.selector);
+        vm.expectRevert(Guarded.Unauthorized.selector);
         executor.acceptOwnership();
 
         assertEq(IERC20(WETH).balanceOf(address(executor)), 1e18 + 1, "WETH untouched");
@@ -103,7 +104,7 @@ contract ExecutorTest is ExecutorFixture {
 
     function test_allowedCallerExecutesButCannotWithdraw() public {
         vm.prank(caller);
-        vm.expectRevert(Executor.Unauthorized.selector);
+        vm.expectRevert(Guarded.Unauthorized.selector);
         executor.withdrawToken(WETH, caller, 1);
         vm.prank(caller);
         vm.expectRevert(Executor.BadRoute.selector); // past the access check
@@ -122,11 +123,11 @@ contract ExecutorTest is ExecutorFixture {
         vm.prank(owner);
         executor.setCaller(bot, false);
         vm.prank(bot);
-        vm.expectRevert(Executor.Unauthorized.selector);
+        vm.expectRevert(Guarded.Unauthorized.selector);
         executor.execute(hex"");
 
         vm.prank(owner);
-        vm.expectRevert(Executor.ZeroAddress.selector);
+        vm.expectRevert(Guarded.ZeroAddress.selector);
         executor.setCaller(address(0), true);
     }
 
@@ -138,7 +139,7 @@ contract ExecutorTest is ExecutorFixture {
         assertEq(executor.pendingOwner(), next, "pending");
 
         vm.prank(address(0xBAD));
-        vm.expectRevert(Executor.Unauthorized.selector);
+        vm.expectRevert(Guarded.Unauthorized.selector);
         executor.acceptOwnership();
 
         vm.prank(next);
@@ -147,12 +148,12 @@ contract ExecutorTest is ExecutorFixture {
         assertEq(executor.pendingOwner(), address(0), "cleared");
 
         vm.prank(owner);
-        vm.expectRevert(Executor.Unauthorized.selector);
+        vm.expectRevert(Guarded.Unauthorized.selector);
         executor.withdrawEth(payable(owner), 0);
     }
 
     function test_constructorRejectsZeroOwner() public {
-        vm.expectRevert(Executor.ZeroAddress.selector);
+        vm.expectRevert(Guarded.ZeroAddress.selector);
         new Executor(address(0), new address[](0));
     }
 

@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {console} from "./Vm.sol";
 import {ExecutorFixture, IERC20} from "./ExecutorFixture.sol";
 import {Executor} from "../Executor.sol";
+import {Guarded} from "../Guarded.sol";
 
 /// @notice Profitable and unprofitable routes on real Uniswap code: each test moves a price with a big swap,
 ///         replays the route by hand to know the exact outcome, then checks the Executor matches it to the wei.
@@ -283,7 +284,7 @@ contract ExecutorArbTest is ExecutorFixture {
         uint256 gross = uint256(replayProfit(USDC, amountIn, hops));
         bytes memory route = encodeRoute(V3_FLASH, PAY_WEI, amountIn, 0, 0.01 ether, USDC, hops);
 
-        vm.expectRevert(Executor.PaymentFailed.selector); // no ETH yet
+        vm.expectRevert(Guarded.PaymentFailed.selector); // no ETH yet
         run(route);
 
         vm.deal(address(executor), 0.25 ether);

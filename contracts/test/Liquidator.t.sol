@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {Test, console} from "./Vm.sol";
 import {Liquidator} from "../Liquidator.sol";
 import {IV2Router, IV3Router02} from "../AaveLoop.sol";
+import {Guarded} from "../Guarded.sol";
 
 interface IToken {
     function balanceOf(address owner) external view returns (uint256);
@@ -372,7 +373,7 @@ contract LiquidatorTest is Test {
         Liquidator.Liquidation memory l = _order(WETH, USDC, 12_000e6, 500);
         l.builderPayment = 0.05 ether;
         vm.prank(bot);
-        vm.expectRevert(Liquidator.PaymentFailed.selector); // no ETH to pay with
+        vm.expectRevert(Guarded.PaymentFailed.selector); // no ETH to pay with
         liq.liquidate(l);
 
         vm.deal(address(liq), 0.08 ether);
@@ -407,15 +408,15 @@ contract LiquidatorTest is Test {
         Liquidator.Liquidation memory l = _order(WETH, USDC, 12_000e6, 500);
         address stranger = address(0xBAD);
         vm.startPrank(stranger);
-        vm.expectRevert(Liquidator.Unauthorized.selector);
+        vm.expectRevert(Guarded.Unauthorized.selector);
         liq.liquidate(l);
-        vm.expectRevert(Liquidator.Unauthorized.selector);
+        vm.expectRevert(Guarded.Unauthorized.selector);
         liq.withdrawToken(USDC, stranger, 1);
-        vm.expectRevert(Liquidator.Unauthorized.selector);
+        vm.expectRevert(Guarded.Unauthorized.selector);
         liq.withdrawEth(payable(stranger), 0);
-        vm.expectRevert(Liquidator.Unauthorized.selector);
+        vm.expectRevert(Guarded.Unauthorized.selector);
         liq.setCaller(stranger, true);
-        vm.expectRevert(Liquidator.Unauthorized.selector);
+        vm.expectRevert(Guarded.Unauthorized.selector);
         liq.transferOwnership(stranger);
         vm.expectRevert(Liquidator.BadFlashCallback.selector);
         liq.executeOperation(USDC, 12_000e6, 6e6, address(liq), abi.encode(l));
@@ -428,9 +429,9 @@ contract LiquidatorTest is Test {
         vm.prank(bot);
         uint256 profit = liq.liquidate(l);
         vm.startPrank(bot); // the bot liquidates but never takes funds out
-        vm.expectRevert(Liquidator.Unauthorized.selector);
+        vm.expectRevert(Guarded.Unauthorized.selector);
         liq.withdrawToken(USDC, bot, profit);
-        vm.expectRevert(Liquidator.Unauthorized.selector);
+        vm.expectRevert(Guarded.Unauthorized.selector);
         liq.setCaller(stranger, true);
         vm.stopPrank();
 
@@ -443,7 +444,7 @@ contract LiquidatorTest is Test {
 
         liq.setCaller(bot, false);
         vm.prank(bot);
-        vm.expectRevert(Liquidator.Unauthorized.selector);
+        vm.expectRevert(Guarded.Unauthorized.selector);
         liq.liquidate(l);
     }
 
@@ -452,13 +453,13 @@ contract LiquidatorTest is Test {
         liq.transferOwnership(next);
         assertEq(liq.owner(), address(this), "still the owner until accepted");
         vm.prank(address(0xBAD));
-        vm.expectRevert(Liquidator.Unauthorized.selector);
+        vm.expectRevert(Guarded.Unauthorized.selector);
         liq.acceptOwnership();
         vm.prank(next);
         liq.acceptOwnership();
         assertEq(liq.owner(), next, "accepted");
         assertEq(liq.pendingOwner(), address(0), "nothing pending");
-        vm.expectRevert(Liquidator.Unauthorized.selector);
+        vm.expectRevert(Guarded.Unauthorized.selector);
         liq.withdrawEth(payable(address(this)), 0);
     }
 
