@@ -13,7 +13,9 @@ from collections.abc import Sequence
 
 from eth_abi import encode
 from eth_account import Account
-from eth_utils import function_signature_to_4byte_selector, keccak
+from eth_utils import keccak
+
+from defibots.chain.price_updates import TRANSMIT
 
 ORACLES = 4
 FAULTY = 1
@@ -31,7 +33,6 @@ TRANSMITTERS = (
     ),
 )
 JUELS_PER_FEE_COIN = 160 * 10**18  # LINK (in juels) per ETH, which the report carries for billing
-TRANSMIT = function_signature_to_4byte_selector("transmit(bytes32[3],bytes,bytes32[],bytes32[],bytes32)")
 SET_CONFIG = "setConfig(address[],address[],uint8,bytes,uint64,bytes)"
 
 
